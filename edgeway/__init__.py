@@ -1,0 +1,1 @@
+"""Edgeway: an API gateway for fleets of edge nodes (see README.md)."""

@@ -1,0 +1,1 @@
+"""Generated wire contracts of Edgeway (``edgeway.v1``); regenerate with proto/generate.py."""
