@@ -1,0 +1,1 @@
+"""The Edgeway control plane: admin API, versioned store over etcd, stages, config discovery."""
