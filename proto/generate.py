@@ -57,7 +57,8 @@ def stale_files() -> list[str]:
     """Names of generated files that differ from a fresh generation (or are missing/extra)."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = {p.name: p for p in generate(Path(tmp))}
-        committed = {p.name: p for p in PACKAGE_DIR.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
+        committed = {p.name: p for p in PACKAGE_DIR.iterdir()
+                     if p.name.endswith(GENERATED_SUFFIXES)}
         names = sorted(set(fresh) | set(committed))
         return [
             n

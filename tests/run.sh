@@ -13,6 +13,6 @@ echo "== ruff"
 ruff check .
 echo "== mypy --strict"
 mypy -p edgeway
-mypy tests bench proto/generate.py
+mypy tests proto/generate.py $(ls bench/*.py 2>/dev/null)
 echo "== pytest"
 exec pytest "$@"

@@ -1,0 +1,1 @@
+"""Operator commands of the ``edgeway`` CLI, clients of the admin API."""

@@ -1,0 +1,1 @@
+"""Helpers for tests that run Edgeway's real processes on loopback."""

@@ -1,0 +1,1 @@
+"""Unit tests: fast, no I/O, no processes."""
