@@ -32,14 +32,15 @@ class ControlPlane:
         self.process.start()
 
 
-def start_control_plane(etcd: EmbeddedEtcd, log_dir: Path, *extra: str) -> ControlPlane:
+def start_control_plane(etcd: EmbeddedEtcd, log_dir: Path, *extra: str,
+                        env: dict[str, str] | None = None) -> ControlPlane:
     prefix = f"/edgeway-test/{uuid.uuid4().hex}"
     port = free_port()
     process = EdgewayProcess(
         ["controlplane", "--etcd", etcd.endpoint, "--prefix", prefix,
          "--admin-listen", f"127.0.0.1:{port}", *extra],
         log_path=log_dir / f"controlplane-{port}.log",
-        health_url=f"http://127.0.0.1:{port}/healthz")
+        health_url=f"http://127.0.0.1:{port}/healthz", env=env or {})
     process.start()
     return ControlPlane(f"http://127.0.0.1:{port}", prefix, etcd.endpoint, process)
 

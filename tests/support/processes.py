@@ -42,12 +42,14 @@ class EdgewayProcess:
     args: list[str]
     log_path: Path
     health_url: str
+    env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self, timeout: float = 20.0) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen([EDGEWAY, *self.args], stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
