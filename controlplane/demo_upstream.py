@@ -11,7 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 
+import click
 from aiohttp import web
+
+from edgeway.common.net import parse_hostport
 
 _USERS = {1: {"id": 1, "name": "Ada Lovelace"}, 2: {"id": 2, "name": "Alan Turing"}}
 _NAME = web.AppKey("name", str)
@@ -60,3 +63,17 @@ def demo_upstream_app(name: str = "demo-upstream") -> web.Application:
     app.router.add_get("/users/{id}", _one)
     app.router.add_get("/healthz", _health)
     return app
+
+
+@click.command("demo-upstream")
+@click.option("--listen", default="127.0.0.1:8001", show_default=True, metavar="HOST:PORT")
+@click.option("--name", default="demo-upstream", show_default=True,
+              help="reported in every answer as served_by")
+def demo_upstream_command(listen: str, name: str) -> None:
+    """Run the demo users service on its own (what `edgeway dev` proxies to)."""
+    try:
+        host, port = parse_hostport(listen)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--listen") from None
+    web.run_app(demo_upstream_app(name), host=host, port=port, access_log=None,
+                print=lambda _: click.echo(f"demo upstream {name!r} on http://{host}:{port}"))

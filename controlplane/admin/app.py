@@ -14,6 +14,7 @@ from opentelemetry import propagate, trace
 from edgeway.controlplane.admin.errors import ApiError, Handler, error_middleware, json_response
 from edgeway.controlplane.admin.handlers import OPERATIONS, routes
 from edgeway.controlplane.admin.openapi import openapi_document
+from edgeway.controlplane.discovery.admin import routes as node_routes
 from edgeway.controlplane.operations import Operations
 from edgeway.controlplane.store import StoreError
 
@@ -79,4 +80,5 @@ def build_admin_app(ops: Operations, *, token: str | None = None) -> web.Applica
     app.router.add_get("/readyz", _readyz, name="readyz")
     app.router.add_get("/v1/openapi.json", openapi, name="openapi")
     app.router.add_routes(routes)
+    app.router.add_routes(node_routes)
     return app

@@ -71,6 +71,14 @@ _SCHEMAS: dict[str, Any] = {
         "author": {"type": "string"}, "message": {"type": "string"},
         "created_at": {"type": "string"}, "source_stage": {"type": ["string", "null"]},
         "rollback_to": {"type": ["integer", "null"]}}},
+    "Node": {"type": "object", "properties": {
+        "node_id": {"type": "string"}, "region": {"type": "string"},
+        "stage": {"type": "string"}, "build": {"type": "string"},
+        "version": {"type": ["integer", "null"]}, "hash": {"type": ["string", "null"]},
+        "desired_version": {"type": ["integer", "null"]},
+        "status": {"enum": ["in-sync", "pending", "nacked", "no-config"]},
+        "nack": {"type": ["string", "null"]}, "replica": {"type": "string"},
+        "last_ack": {"type": ["string", "null"]}, "last_seen": {"type": "string"}}},
     "ApplyResult": {"type": "object", "required": ["version", "created", "hash"], "properties": {
         "version": {"type": "integer"}, "created": {"type": "boolean"},
         "hash": {"type": "string"}, "parent": {"type": ["integer", "null"]},
@@ -112,6 +120,11 @@ def openapi_document() -> dict[str, Any]:
                            _param("to", "query", _INT, "new version", True)],
             "responses": {"200": _json({"type": "object"}, "changes per collection"),
                           **_errors(400, 404)}}},
+        "/v1/nodes": {"get": {
+            "operationId": "list_nodes", "summary": "Connected edges (fleet registry)",
+            "parameters": [_param("stage", "query", {"type": "string"}, "only this stage")],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "nodes": {"type": "array", "items": _ref("Node")}}}, "edges"), **_errors()}}},
         "/v1/stages": {"get": {
             "operationId": "list_stages", "summary": "All stages",
             "responses": {"200": _json({"type": "object", "properties": {

@@ -242,3 +242,21 @@ def history(stage: str, limit: int, before: int | None, admin_url: str, token: s
         emit_json(data)
         return
     click.echo(table(DEPLOYMENT_COLUMNS, [deployment_row(d) for d in data["deployments"]]))
+
+
+@click.command()
+@click.option("--stage", "-s", default=None, help="only this stage")
+@api_options
+def status(stage: str | None, admin_url: str, token: str | None, output: str) -> None:
+    """Show the fleet: edges by stage and region, the version each runs, NACKs and laggards."""
+    from edgeway.controlplane.discovery.status_view import render_status
+
+    client = AdminClient(admin_url, token)
+    nodes = client.request("GET", "/v1/nodes", query={"stage": stage})["nodes"]
+    stages = client.request("GET", "/v1/stages")["stages"]
+    if stage:
+        stages = [s for s in stages if s["name"] == stage]
+    if output == "json":
+        emit_json({"nodes": nodes, "stages": stages})
+        return
+    click.echo(render_status(nodes, stages))

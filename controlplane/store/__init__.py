@@ -2,7 +2,8 @@
 
 :mod:`.api` defines the records, the errors and the abstract :class:`Store`; :mod:`.etcd`
 implements it over etcd (its docstring has the key layout); :mod:`.client` is the typed,
-failing-over etcd client underneath.
+failing-over etcd client underneath
+(with leases and resumable watches).
 """
 
 from edgeway.controlplane.store.api import (
@@ -12,6 +13,7 @@ from edgeway.controlplane.store.api import (
     InvalidName,
     NotFound,
     Stage,
+    StageChanges,
     Store,
     StoreError,
     StoreUnavailable,
@@ -28,6 +30,7 @@ __all__ = [
     "InvalidName",
     "NotFound",
     "Stage",
+    "StageChanges",
     "Store",
     "StoreError",
     "StoreUnavailable",

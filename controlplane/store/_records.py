@@ -41,6 +41,8 @@ class Keys:
         self.chunks = self._root + b"/chunks/"
         self.stages = self._root + b"/stages/"
         self.deployments = self._root + b"/deployments/"
+        self.nodes = self._root + b"/nodes/"
+        self.nacks = self._root + b"/nacks/"
 
     def version(self, number: int) -> bytes:
         return self.versions + b"%010d" % number
@@ -56,6 +58,12 @@ class Keys:
 
     def deployment(self, stage: str, number: int) -> bytes:
         return self.deployments_of(stage) + b"%010d" % number
+
+    def node(self, node_id: str) -> bytes:
+        return self.nodes + node_id.encode()
+
+    def nack(self, node_id: str) -> bytes:
+        return self.nacks + node_id.encode()
 
 
 # -- JSON ----------------------------------------------------------------------------------
@@ -104,6 +112,17 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._bad(field, "a number")
         return float(value)
+
+    def get_str_map(self, field: str) -> dict[str, str]:
+        """An optional object of strings (absent: empty)."""
+        value = self.data.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise self._bad(field, "an object of strings")
+        return dict(value)
 
     def get_strs(self, field: str) -> list[str]:
         value = self.data.get(field)
@@ -187,6 +206,8 @@ def encode_stage(stage: Stage, *, created_by: str | None = None) -> bytes:
     }
     if created_by is not None:
         data["created_by"] = created_by
+    if stage.trace_context:
+        data["trace_context"] = stage.trace_context
     return _dump(data)
 
 
@@ -198,12 +219,15 @@ def decode_stage(key: bytes, raw: bytes) -> Stage:
         deployment=record.get_opt_int("deployment"),
         created_at=record.get_float("created_at"),
         updated_at=record.get_float("updated_at"),
+        trace_context=record.get_str_map("trace_context"),
     )
 
 
 def encode_deployment(deployment: Deployment) -> bytes:
     data = deployment.as_dict()
     data["created_at"] = deployment.created_at
+    if deployment.trace_context:
+        data["trace_context"] = deployment.trace_context
     return _dump(data)
 
 
@@ -223,4 +247,5 @@ def decode_deployment(key: bytes, raw: bytes) -> Deployment:
         created_at=record.get_float("created_at"),
         source_stage=record.get_opt_str("source_stage"),
         rollback_to=record.get_opt_int("rollback_to"),
+        trace_context=record.get_str_map("trace_context"),
     )

@@ -3,14 +3,17 @@
 Each operation reads what it needs, checks the request (raising :class:`NotFound` or
 :class:`InvalidName` before anything is written), then commits ONE transaction that compares
 the stage key's mod revision as read (or its absence) and writes the new stage record together
-with the next deployment record. A lost race raises :class:`Conflict` naming the deployment the
-stage is at now; the caller may read again and retry.
+with the next deployment record; both keep the W3C trace context of the change. A lost race
+raises :class:`Conflict` naming the deployment the stage is at now; the caller may read again
+and retry.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from opentelemetry import propagate
 
 from edgeway.controlplane.store._records import (
     MAX_NUMBER,
@@ -50,7 +53,15 @@ class StageWriter:
         self._client = client
         self._keys = keys
 
-    async def deploy(self, stage: str, version: int, *, author: str, message: str) -> Deployment:
+    async def deploy(
+        self,
+        stage: str,
+        version: int,
+        *,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> Deployment:
         check_stage_name(stage)
         if not 1 <= version <= MAX_NUMBER:
             raise NotFound(f"version {version} not found")
@@ -60,10 +71,18 @@ class StageWriter:
             raise NotFound(f"version {version} not found")
         return await self._commit(
             stage, seen, "deploy", version, author=author, message=message,
-            also=[key_present(version_key)], doing="deploying",
+            also=[key_present(version_key)], doing="deploying", trace_context=trace_context,
         )
 
-    async def promote(self, source: str, target: str, *, author: str, message: str) -> Deployment:
+    async def promote(
+        self,
+        source: str,
+        target: str,
+        *,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> Deployment:
         check_stage_name(source)
         check_stage_name(target)
         if source == target:
@@ -78,10 +97,17 @@ class StageWriter:
         return await self._commit(
             target, target_seen, "promote", current.version, author=author, message=message,
             source_stage=source, source_seen=source_seen, doing=f"promoting from {source!r}",
+            trace_context=trace_context,
         )
 
     async def rollback(
-        self, stage: str, *, to_deployment: int | None, author: str, message: str
+        self,
+        stage: str,
+        *,
+        to_deployment: int | None,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
     ) -> Deployment:
         check_stage_name(stage)
         seen = await self._client.get(self._keys.stage(stage))
@@ -105,7 +131,7 @@ class StageWriter:
             version, restored = chosen.version, chosen.id
         return await self._commit(
             stage, seen, "rollback", version, author=author, message=message,
-            rollback_to=restored, doing="rolling back",
+            rollback_to=restored, doing="rolling back", trace_context=trace_context,
         )
 
     async def _deployment(self, stage: str, number: int) -> Deployment:
@@ -128,6 +154,7 @@ class StageWriter:
         rollback_to: int | None = None,
         also: Sequence[Compare] = (),
         source_seen: KeyValue | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> Deployment:
         """Write the next deployment of ``name`` if the stage is still as ``seen``.
 
@@ -135,6 +162,7 @@ class StageWriter:
         read: it must not move either, so the version promoted is the one it runs at commit.
         """
         current = decode_stage(seen.key, seen.value) if seen is not None else None
+        context = _trace_context(trace_context)
         now = time.time()
         number = (current.deployment or 0) + 1 if current is not None else 1
         record = Deployment(
@@ -148,6 +176,7 @@ class StageWriter:
             created_at=now,
             source_stage=source_stage,
             rollback_to=rollback_to,
+            trace_context=dict(context),
         )
         stage = Stage(
             name=name,
@@ -155,6 +184,7 @@ class StageWriter:
             deployment=number,
             created_at=current.created_at if current is not None else now,
             updated_at=now,
+            trace_context=context,
         )
         stage_key = self._keys.stage(name)
         deployment_key = self._keys.deployment(name, number)
@@ -185,6 +215,15 @@ class StageWriter:
             f"stage {name!r} is unchanged but the write failed its conditions: deployment "
             f"{number} exists already or version {version} is gone; the store is inconsistent"
         )
+
+
+def _trace_context(given: Mapping[str, str] | None) -> dict[str, str]:
+    """The context to keep: as given, or (None) the caller's current span context (W3C)."""
+    if given is not None:
+        return {str(k): str(v) for k, v in given.items()}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
 
 
 def _position(found: KeyValue | None) -> str:

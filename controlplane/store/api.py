@@ -5,6 +5,10 @@ A *version* is an immutable, numbered ``GatewayConfig`` (numbers 1, 2, 3 ... wit
 stage (1, 2, 3 ...), whose ``action`` says how it came about: ``deploy`` (a version by number),
 ``promote`` (the version another stage runs) or ``rollback`` (a version the stage ran before).
 
+Every change of a stage keeps the W3C trace context of the operation that caused it
+(``trace_context``), so whichever control-plane replica pushes the change to edges can continue
+that trace. :meth:`Store.watch_stages` streams the stages as they change.
+
 Every method is async and bounded by a deadline. Errors are a small tree rooted at
 :class:`StoreError`, each with a stable machine ``code``; a failed call changes nothing.
 :class:`~edgeway.controlplane.store.etcd.EtcdStore` implements :class:`Store` over etcd.
@@ -14,7 +18,8 @@ from __future__ import annotations
 
 import abc
 import re
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Self
@@ -30,6 +35,7 @@ __all__ = [
     "InvalidName",
     "NotFound",
     "Stage",
+    "StageChanges",
     "Store",
     "StoreError",
     "StoreUnavailable",
@@ -151,6 +157,8 @@ class Deployment:
     created_at: float
     source_stage: str | None = None  # promote: the stage whose version was copied
     rollback_to: int | None = None  # rollback: the deployment id whose version was restored
+    # W3C trace context (traceparent, tracestate) of the operation; not part of as_dict().
+    trace_context: dict[str, str] = field(default_factory=dict, hash=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -176,6 +184,8 @@ class Stage:
     deployment: int | None  # id of the current deployment
     created_at: float
     updated_at: float
+    # W3C trace context of the deployment that set ``version``; not part of as_dict().
+    trace_context: dict[str, str] = field(default_factory=dict, hash=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -185,6 +195,21 @@ class Stage:
             "created_at": iso8601(self.created_at),
             "updated_at": iso8601(self.updated_at),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StageChanges:
+    """What :meth:`Store.watch_stages` yields.
+
+    ``snapshot`` True: ``stages`` is every stage there is (replace what you knew); False:
+    ``stages`` changed and ``deleted`` disappeared since the previous item. ``revision`` is the
+    store revision this item brings you to.
+    """
+
+    snapshot: bool
+    stages: tuple[Stage, ...]
+    deleted: tuple[str, ...]
+    revision: int
 
 
 # -- the interface -----------------------------------------------------------------------------
@@ -233,18 +258,54 @@ class Store(abc.ABC):
         """Every stage, sorted by name."""
 
     @abc.abstractmethod
-    async def deploy(self, stage: str, version: int, *, author: str, message: str) -> Deployment:
-        """Point ``stage`` (created on first use) at ``version``. Raises :class:`NotFound`."""
+    async def deploy(
+        self,
+        stage: str,
+        version: int,
+        *,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> Deployment:
+        """Point ``stage`` (created on first use) at ``version``. Raises :class:`NotFound`.
+
+        ``trace_context`` (W3C ``traceparent``/``tracestate``) is kept with the stage and the
+        deployment; None takes the caller's current span context, ``{}`` keeps none. The same
+        holds for :meth:`promote` and :meth:`rollback`.
+        """
 
     @abc.abstractmethod
-    async def promote(self, source: str, target: str, *, author: str, message: str) -> Deployment:
+    async def promote(
+        self,
+        source: str,
+        target: str,
+        *,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
+    ) -> Deployment:
         """Deploy the version ``source`` runs to ``target`` (created on first use)."""
 
     @abc.abstractmethod
     async def rollback(
-        self, stage: str, *, to_deployment: int | None = None, author: str, message: str
+        self,
+        stage: str,
+        *,
+        to_deployment: int | None = None,
+        author: str,
+        message: str,
+        trace_context: Mapping[str, str] | None = None,
     ) -> Deployment:
         """Deploy the version the stage ran before (or the version of ``to_deployment``)."""
+
+    @abc.abstractmethod
+    def watch_stages(self) -> AsyncGenerator[StageChanges, None]:
+        """Every stage now (a snapshot), then each change as it happens, until closed.
+
+        Never ends on its own: an unreachable store is retried (logged), a lost watch resumes
+        without missing a change, and when the store's history was compacted a new snapshot is
+        yielded. Close it with ``contextlib.aclosing`` (or by cancelling the consumer).
+        """
 
     @abc.abstractmethod
     async def history(

@@ -18,15 +18,19 @@ compare rather than applying twice.
 
 Range reads with ``limit`` and sort order go through aetcd's KV stub directly, because
 ``aetcd.Client.get_range`` does not forward them.
+
+Leases (:meth:`EtcdClient.grant_lease`, :meth:`~EtcdClient.keepalive_lease`,
+:meth:`~EtcdClient.revoke_lease`) are single calls with the same failover; :class:`Put` takes a
+lease id. :meth:`EtcdClient.watch` streams changes of a key range from a revision on, resuming
+after a dropped stream or a failed-over endpoint without losing an event (see :mod:`._watch`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import aetcd
@@ -34,16 +38,38 @@ import aetcd.rpc
 import aetcd.utils
 import grpc
 import grpc.aio
+from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
+from edgeway.controlplane.store import _watch
+from edgeway.controlplane.store._ops import (
+    Compare,
+    Delete,
+    Get,
+    KeyValue,
+    Put,
+    TxnResult,
+    key_absent,
+    key_present,
+    same_revision,
+    to_compare,
+    to_operation,
+    unchanged,
+)
+from edgeway.controlplane.store._rpc import kind_of, reason_of, show_endpoint
+from edgeway.controlplane.store._watch import WatchBatch, WatchCompacted, WatchEvent
 from edgeway.controlplane.store.api import StoreError, StoreUnavailable
 
 __all__ = [
     "Compare",
+    "Delete",
     "EtcdClient",
     "Get",
     "KeyValue",
     "Put",
     "TxnResult",
+    "WatchBatch",
+    "WatchCompacted",
+    "WatchEvent",
     "key_absent",
     "key_present",
     "parse_endpoint",
@@ -62,6 +88,11 @@ _CHANNEL_OPTIONS: dict[str, int] = {
     "grpc.initial_reconnect_backoff_ms": 250,
     "grpc.min_reconnect_backoff_ms": 250,
     "grpc.max_reconnect_backoff_ms": 3000,
+    # A connection that went silent (peer gone without a reset) is found within ~15 s. Only
+    # while calls are open, and not below etcd's --grpc-keepalive-min-time (5 s by default).
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.http2.ping_timeout_ms": 5_000,  # what actually bounds the wait for a ping's answer
 }
 
 
@@ -86,74 +117,6 @@ def prefix_end(prefix: bytes) -> bytes:
     return end
 
 
-@dataclass(frozen=True, slots=True)
-class KeyValue:
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-
-    @classmethod
-    def _of(cls, kv: Any) -> KeyValue:
-        return cls(
-            key=bytes(kv.key),
-            value=bytes(kv.value),
-            create_revision=int(kv.create_revision),
-            mod_revision=int(kv.mod_revision),
-            version=int(kv.version),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Compare:
-    """One condition of a transaction, e.g. ``Compare(key, "mod", "==", 42)``."""
-
-    key: bytes
-    target: Literal["version", "mod", "create", "value"]
-    op: Literal["==", "!=", "<", ">"]
-    operand: int | bytes
-
-
-def key_absent(key: bytes) -> Compare:
-    return Compare(key, "version", "==", 0)
-
-
-def key_present(key: bytes) -> Compare:
-    return Compare(key, "version", ">", 0)
-
-
-def unchanged(key: bytes, seen: KeyValue | None) -> Compare:
-    """The key is as it was read: same mod revision, or still absent."""
-    return key_absent(key) if seen is None else Compare(key, "mod", "==", seen.mod_revision)
-
-
-def same_revision(a: KeyValue | None, b: KeyValue | None) -> bool:
-    """Both absent, or both present at the same mod revision."""
-    if a is None or b is None:
-        return a is b
-    return a.mod_revision == b.mod_revision
-
-
-@dataclass(frozen=True, slots=True)
-class Put:
-    key: bytes
-    value: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Get:
-    key: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class TxnResult:
-    """Whether the compares held, and one result per :class:`Get` of the branch that ran."""
-
-    succeeded: bool
-    gets: tuple[KeyValue | None, ...]
-
-
 class _Unreachable(Exception):
     """This endpoint could not be used; try the next one."""
 
@@ -169,7 +132,7 @@ class EtcdClient:
         if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
         self._addresses = [parse_endpoint(e) for e in endpoints]
-        self.endpoints: tuple[str, ...] = tuple(_show(h, p) for h, p in self._addresses)
+        self.endpoints: tuple[str, ...] = tuple(show_endpoint(h, p) for h, p in self._addresses)
         self.timeout = timeout
         self._clients: list[Any] = [
             aetcd.Client(host=h, port=p, timeout=timeout, options=_CHANNEL_OPTIONS)
@@ -197,6 +160,16 @@ class EtcdClient:
         keys_only: bool = False,
     ) -> list[KeyValue]:
         """Keys in ``[start, end)`` in key order (reversed if ``descending``); 0 = no limit."""
+        found, _ = await self._range(start, end, limit, descending, keys_only)
+        return found
+
+    async def snapshot(self, prefix: bytes) -> tuple[list[KeyValue], int]:
+        """Every key under ``prefix`` and the store revision they were read at (for a watch)."""
+        return await self._range(prefix, prefix_end(prefix), 0, False, False)
+
+    async def _range(
+        self, start: bytes, end: bytes, limit: int, descending: bool, keys_only: bool
+    ) -> tuple[list[KeyValue], int]:
         order = aetcd.rpc.RangeRequest.DESCEND if descending else aetcd.rpc.RangeRequest.ASCEND
         request = aetcd.rpc.RangeRequest(
             key=start,
@@ -207,21 +180,23 @@ class EtcdClient:
             keys_only=keys_only,
         )
 
-        async def op(client: Any) -> list[KeyValue]:
+        async def op(client: Any) -> tuple[list[KeyValue], int]:
             await client.connect()
             response = await client.kvstub.Range(
                 request, timeout=self.timeout, metadata=client.metadata
             )
-            return [KeyValue._of(kv) for kv in response.kvs]
+            return [KeyValue._of(kv) for kv in response.kvs], int(response.header.revision)
 
         return await self._call("range", op, idempotent=True)
 
     async def get_prefix(self, prefix: bytes, *, keys_only: bool = False) -> list[KeyValue]:
         return await self.range(prefix, prefix_end(prefix), keys_only=keys_only)
 
-    async def put(self, key: bytes, value: bytes, *, idempotent: bool = False) -> None:
+    async def put(
+        self, key: bytes, value: bytes, *, lease: int = 0, idempotent: bool = False
+    ) -> None:
         async def op(client: Any) -> None:
-            await client.put(key, value)
+            await client.put(key, value, lease=lease or None)
 
         await self._call("put", op, idempotent=idempotent)
 
@@ -235,8 +210,8 @@ class EtcdClient:
     async def txn(
         self,
         compare: Sequence[Compare],
-        success: Sequence[Put | Get],
-        failure: Sequence[Put | Get] = (),
+        success: Sequence[Put | Get | Delete],
+        failure: Sequence[Put | Get | Delete] = (),
         *,
         idempotent: bool = False,
     ) -> TxnResult:
@@ -244,9 +219,9 @@ class EtcdClient:
 
         async def op(client: Any) -> TxnResult:
             succeeded, responses = await client.transaction(
-                compare=[_compare(client, c) for c in compare],
-                success=[_operation(client, o) for o in success],
-                failure=[_operation(client, o) for o in failure],
+                compare=[to_compare(client, c) for c in compare],
+                success=[to_operation(client, o) for o in success],
+                failure=[to_operation(client, o) for o in failure],
             )
             gets = tuple(
                 KeyValue._of(r[0][1]) if r else None for r in responses if isinstance(r, list)
@@ -259,6 +234,80 @@ class EtcdClient:
         """Several keys in one round trip, from one consistent revision."""
         result = await self.txn([], [Get(k) for k in keys], idempotent=True)
         return result.gets
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def grant_lease(self, ttl: int) -> int:
+        """A new lease of ``ttl`` seconds; returns its id. (A lease granted twice by a retry
+        after a lost answer is unused and simply expires.)"""
+
+        async def op(client: Any) -> int:
+            granted = await client.lease(ttl)
+            return int(granted.id)
+
+        return await self._call("lease grant", op, idempotent=True)
+
+    async def keepalive_lease(self, lease_id: int) -> int:
+        """Refresh the lease; returns its TTL in seconds, 0 when it has expired or is unknown."""
+
+        async def op(client: Any) -> int:
+            await client.connect()
+            call = client.leasestub.LeaseKeepAlive(
+                iter([aetcd.rpc.LeaseKeepAliveRequest(ID=lease_id)]),
+                timeout=self.timeout,
+                metadata=client.metadata,
+            )
+            try:
+                reply = await call.read()
+            finally:
+                call.cancel()
+            return 0 if reply is EOF else max(0, int(reply.TTL))
+
+        return await self._call("lease keepalive", op, idempotent=True)
+
+    async def revoke_lease(self, lease_id: int) -> None:
+        """End the lease now, deleting every key attached to it (an unknown lease is fine)."""
+
+        async def op(client: Any) -> None:
+            try:
+                await client.revoke_lease(lease_id)
+            except (aetcd.ClientError, grpc.aio.AioRpcError) as exc:
+                if "lease not found" not in reason_of(exc):
+                    raise
+
+        await self._call("lease revoke", op, idempotent=True)
+
+    # -- watches -----------------------------------------------------------------------------
+
+    def watch(
+        self, start: bytes, end: bytes, *, start_revision: int, progress_interval: float = 5.0
+    ) -> AsyncGenerator[WatchBatch, None]:
+        """Changes of ``[start, end)`` from ``start_revision`` on, batch by batch, forever.
+
+        A dropped stream is resumed (on the next endpoint after a failure, with a short
+        jittered backoff) at the revision after the last one delivered, so no event is lost
+        or repeated; a silent stream is noticed within ``progress_interval`` + timeout. Raises
+        :class:`WatchCompacted` when etcd no longer has the revisions needed: read again, then
+        watch from the revision of that read. Close the iterator (``aclosing``) when done.
+        """
+        if self._closed:
+            raise StoreError("the etcd client is closed")
+        return _watch.watch(
+            self._watch_channel,
+            self.endpoints,
+            first=self._active,
+            key=start,
+            range_end=end,
+            start_revision=start_revision,
+            timeout=self.timeout,
+            progress_interval=progress_interval,
+        )
+
+    def _watch_channel(self, index: int) -> grpc.aio.Channel:
+        """A channel of its own for one watch attempt on endpoint ``index``: a stream that went
+        silent may sit on a dead connection, which a shared channel would keep using."""
+        options = [*_CHANNEL_OPTIONS.items(), ("grpc.use_local_subchannel_pool", 1)]
+        return grpc.aio.insecure_channel(self.endpoints[index], options=options)
 
     async def close(self) -> None:
         """Close every channel (errors while closing are ignored: nothing is left to do)."""
@@ -303,67 +352,9 @@ class EtcdClient:
                 raise _Unreachable(late) from None
             raise StoreUnavailable(f"etcd at {endpoint}: {late}") from None
         except (aetcd.ClientError, grpc.aio.AioRpcError) as exc:
-            kind = _kind(exc)
+            kind = kind_of(exc)
             if kind == "unreachable" or (kind == "late" and idempotent):
-                raise _Unreachable(_reason(exc)) from None
+                raise _Unreachable(reason_of(exc)) from None
             if kind == "late":
                 raise StoreUnavailable(f"etcd at {endpoint}: {late}") from None
-            raise StoreError(f"etcd {what} failed at {endpoint}: {_reason(exc)}") from exc
-
-
-def _status(exc: BaseException) -> grpc.StatusCode | None:
-    """The gRPC status behind ``exc`` (aetcd wraps it, keeping it as the cause)."""
-    current: BaseException | None = exc
-    while current is not None:
-        if isinstance(current, grpc.aio.AioRpcError):
-            code: grpc.StatusCode = current.code()
-            return code
-        current = current.__cause__
-    return None
-
-
-def _kind(exc: Exception) -> Literal["unreachable", "late", "other"]:
-    status = _status(exc)
-    # UNIMPLEMENTED: something answers HTTP/2 there, but it is not etcd; try the next one.
-    if status in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNIMPLEMENTED):
-        return "unreachable"
-    if status == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return "late"
-    return "other"
-
-
-def _reason(exc: Exception) -> str:
-    status = _status(exc)
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, grpc.aio.AioRpcError):
-        text = exc.details() or text
-    if status == grpc.StatusCode.UNIMPLEMENTED:
-        return f"not an etcd v3 server ({text})"
-    return text
-
-
-def _show(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _compare(client: Any, compare: Compare) -> Any:
-    factory = {
-        "version": client.transactions.version,
-        "mod": client.transactions.mod,
-        "create": client.transactions.create,
-        "value": client.transactions.value,
-    }[compare.target]
-    subject = factory(compare.key)
-    if compare.op == "==":
-        return subject == compare.operand
-    if compare.op == "!=":
-        return subject != compare.operand
-    if compare.op == "<":
-        return subject < compare.operand
-    return subject > compare.operand
-
-
-def _operation(client: Any, operation: Put | Get) -> Any:
-    if isinstance(operation, Put):
-        return client.transactions.put(operation.key, operation.value)
-    return client.transactions.get(operation.key)
+            raise StoreError(f"etcd {what} failed at {endpoint}: {reason_of(exc)}") from exc

@@ -9,10 +9,16 @@ Key layout (``<prefix>`` is ``/edgeway`` by default; numbers are zero-padded to 
     <prefix>/chunks/<sha256 hex>           at most chunk_size bytes of a zlib-compressed canonical
                                            config, stored under the digest of its own bytes
     <prefix>/stages/<name>                 stage record: name, version, deployment, created_at,
-                                           updated_at (and created_by for explicit creation)
+                                           updated_at, trace_context (W3C, of the deployment;
+                                           absent when empty) and created_by for explicit creation
     <prefix>/deployments/<name>/<id>       deployment record: id, stage, action, version,
                                            previous_version, author, message, created_at,
-                                           source_stage, rollback_to
+                                           source_stage, rollback_to, trace_context
+    <prefix>/nodes/<node_id>               fleet registry: one JSON record per connected edge,
+                                           attached to the lease of the control-plane replica
+                                           it is connected to (see controlplane/discovery)
+    <prefix>/nacks/<node_id>               the last config hash an edge NACKed, with its error,
+                                           so no replica pushes it to that edge again (no lease)
 
 Creating a version: the config's chunks are written first, one request each, so no request comes
 near etcd's 1.5 MiB limit however large the config; then ONE transaction, conditioned on the
@@ -27,6 +33,9 @@ Changing a stage: ONE transaction conditioned on the stage key's mod revision as
 absence), and on the new deployment key being absent, writes the stage record and the deployment
 record. A lost race raises :class:`Conflict` and writes nothing, so no update is ever lost.
 
+Watching stages (:meth:`EtcdStore.watch_stages`): a snapshot of ``stages/`` read at revision R,
+then a watch from R+1 (see :mod:`._stage_watch`).
+
 Endpoints fail over in the order given (see :mod:`.client`).
 """
 
@@ -36,12 +45,12 @@ import asyncio
 import functools
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from opentelemetry import trace
 
-from edgeway.controlplane.store import _blobs
+from edgeway.controlplane.store import _blobs, _stage_watch
 from edgeway.controlplane.store._records import (
     MAX_NUMBER,
     Keys,
@@ -62,6 +71,7 @@ from edgeway.controlplane.store.api import (
     Deployment,
     NotFound,
     Stage,
+    StageChanges,
     Store,
     StoreError,
     StoreUnavailable,
@@ -173,6 +183,17 @@ class EtcdStore(Store):
     @property
     def endpoints(self) -> tuple[str, ...]:
         return self._client.endpoints
+
+    @property
+    def etcd(self) -> EtcdClient:
+        """The etcd client underneath, for neighbours that keep their own keys (the fleet
+        registry of :mod:`edgeway.controlplane.discovery`)."""
+        return self._client
+
+    @property
+    def keys(self) -> Keys:
+        """Where every key of this store lives."""
+        return self._keys
 
     async def close(self) -> None:
         await self._client.close()
@@ -325,20 +346,26 @@ class EtcdStore(Store):
         return sorted((decode_stage(kv.key, kv.value) for kv in found), key=lambda s: s.name)
 
     @_traced("deploy")
-    async def deploy(self, stage: str, version: int, *, author: str, message: str) -> Deployment:
-        return await self._stages.deploy(stage, version, author=author, message=message)
+    async def deploy(self, stage: str, version: int, *, author: str, message: str,
+                     trace_context: Mapping[str, str] | None = None) -> Deployment:
+        return await self._stages.deploy(stage, version, author=author, message=message,
+                                         trace_context=trace_context)
 
     @_traced("promote")
-    async def promote(self, source: str, target: str, *, author: str, message: str) -> Deployment:
-        return await self._stages.promote(source, target, author=author, message=message)
+    async def promote(self, source: str, target: str, *, author: str, message: str,
+                      trace_context: Mapping[str, str] | None = None) -> Deployment:
+        return await self._stages.promote(source, target, author=author, message=message,
+                                          trace_context=trace_context)
 
     @_traced("rollback")
-    async def rollback(
-        self, stage: str, *, to_deployment: int | None = None, author: str, message: str
-    ) -> Deployment:
-        return await self._stages.rollback(
-            stage, to_deployment=to_deployment, author=author, message=message
-        )
+    async def rollback(self, stage: str, *, to_deployment: int | None = None, author: str,
+                       message: str, trace_context: Mapping[str, str] | None = None
+                       ) -> Deployment:
+        return await self._stages.rollback(stage, to_deployment=to_deployment, author=author,
+                                           message=message, trace_context=trace_context)
+
+    def watch_stages(self) -> AsyncGenerator[StageChanges, None]:
+        return _stage_watch.watch_stages(self._client, self._keys)
 
     @_traced("history")
     async def history(

@@ -31,7 +31,7 @@ def test_without_the_token_the_api_answers_401_json(guarded: ControlPlane) -> No
         answer = call("GET", f"{guarded.url}/v1/stages", headers=headers)
         assert answer.status == 401
         assert answer.body["code"] == "unauthorized"
-        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+        assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
 def test_with_the_token_the_api_answers(guarded: ControlPlane) -> None:

@@ -20,6 +20,7 @@ from tests.support.processes import EdgewayProcess, free_port
 @dataclass
 class ControlPlane:
     url: str
+    grpc: str
     prefix: str
     etcd_endpoint: str
     process: EdgewayProcess
@@ -33,16 +34,20 @@ class ControlPlane:
 
 
 def start_control_plane(etcd: EmbeddedEtcd, log_dir: Path, *extra: str,
-                        env: dict[str, str] | None = None) -> ControlPlane:
-    prefix = f"/edgeway-test/{uuid.uuid4().hex}"
-    port = free_port()
+                        env: dict[str, str] | None = None,
+                        prefix: str | None = None) -> ControlPlane:
+    """Start ``edgeway controlplane`` on a fresh key prefix (or the given one: a replica)."""
+    prefix = prefix or f"/edgeway-test/{uuid.uuid4().hex}"
+    port, grpc_port = free_port(), free_port()
     process = EdgewayProcess(
         ["controlplane", "--etcd", etcd.endpoint, "--prefix", prefix,
-         "--admin-listen", f"127.0.0.1:{port}", *extra],
+         "--admin-listen", f"127.0.0.1:{port}", "--grpc-listen", f"127.0.0.1:{grpc_port}",
+         *extra],
         log_path=log_dir / f"controlplane-{port}.log",
         health_url=f"http://127.0.0.1:{port}/healthz", env=env or {})
     process.start()
-    return ControlPlane(f"http://127.0.0.1:{port}", prefix, etcd.endpoint, process)
+    return ControlPlane(f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}", prefix,
+                        etcd.endpoint, process)
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 class Answer:
     status: int
     body: Any
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
 
 
 def call(method: str, url: str, *, json_body: object = None, data: bytes | None = None,
@@ -28,11 +28,11 @@ def call(method: str, url: str, *, json_body: object = None, data: bytes | None 
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            raw, status, got = response.read(), response.status, dict(response.headers)
+            raw, status, got = response.read(), response.status, response.headers
     except urllib.error.HTTPError as exc:
-        raw, status, got = exc.read(), exc.code, dict(exc.headers)
+        raw, status, got = exc.read(), exc.code, exc.headers
     try:
         body = json.loads(raw) if raw else None
     except ValueError:
         body = raw.decode(errors="replace")
-    return Answer(status, body, got)
+    return Answer(status, body, {k.lower(): v for k, v in got.items()})
