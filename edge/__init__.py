@@ -1,7 +1,10 @@
 """The data plane: edge nodes that serve HTTP with the policies of a compiled config.
 
-Today this holds the pure compile step (:mod:`edgeway.edge.compile`: config to immutable
-routes, upstream pools and policy chains, no I/O; the only part of the edge the control plane
-imports) and the built-in policies (:mod:`edgeway.edge.policies`). The discovery client, proxy,
-plugin client and disk cache come next.
+- :mod:`.compile` — the pure compile step (config to immutable routes, upstream pools and
+  policy chains; no I/O): the only part of the edge the control plane imports;
+- :mod:`.policies` — the built-in policies and their registry;
+- :mod:`.routing`, :mod:`.proxy` — the router and the HTTP data path (uvloop, httptools);
+- :mod:`.discovery` — the config stream from the control plane and the disk cache;
+- :mod:`.node`, :mod:`.cli` — one edge process wired together (``edgeway edge``);
+- :mod:`.accesslog`, :mod:`.admin` — the access log and the admin port.
 """

@@ -13,7 +13,9 @@ import click
 # command name -> "module:attribute" of a click command, in help order
 _COMMANDS: dict[str, str] = {
     "controlplane": "edgeway.controlplane.server:controlplane_command",
+    "edge": "edgeway.edge.cli:edge_command",
     "dev": "edgeway.controlplane.dev:dev_command",
+    "demo-upstream": "edgeway.controlplane.demo_upstream:demo_upstream_command",
     "apply": "edgeway.controlplane.cli.commands:apply",
     "validate": "edgeway.controlplane.cli.commands:validate",
     "versions": "edgeway.controlplane.cli.commands:versions",
@@ -24,11 +26,14 @@ _COMMANDS: dict[str, str] = {
     "promote": "edgeway.controlplane.cli.commands:promote",
     "rollback": "edgeway.controlplane.cli.commands:rollback",
     "history": "edgeway.controlplane.cli.commands:history",
+    "status": "edgeway.controlplane.cli.commands:status",
 }
 
 _SHORT_HELP: dict[str, str] = {
-    "controlplane": "Run a control-plane replica (admin API over etcd).",
-    "dev": "Run the dev stack: embedded etcd, control plane, example config.",
+    "controlplane": "Run a control-plane replica (admin API, config discovery).",
+    "edge": "Run an edge node (HTTP proxy fed by the control plane).",
+    "dev": "Run the dev stack: etcd, control plane, edge, demo upstream.",
+    "demo-upstream": "Run the demo users service on its own.",
     "apply": "Create a version from a YAML/JSON config file.",
     "validate": "Check a config file offline.",
     "versions": "List config versions.",
@@ -39,6 +44,7 @@ _SHORT_HELP: dict[str, str] = {
     "promote": "Copy one stage's version to another stage.",
     "rollback": "Roll a stage back to an earlier deployment.",
     "history": "Show a stage's deployments, newest first.",
+    "status": "Show the edge fleet: versions, lag and NACKs per stage and region.",
 }
 
 
@@ -65,6 +71,6 @@ class _LazyGroup(click.Group):
 def main() -> None:
     """Edgeway: an API gateway for fleets of edge nodes.
 
-    Roles: `edgeway controlplane`, `edgeway dev`. Operator commands talk to the admin API
+    Roles: `edgeway controlplane`, `edgeway edge`, `edgeway dev`. Operator commands talk to the admin API
     at --admin-url (or EDGEWAY_ADMIN_URL, default http://127.0.0.1:9080).
     """

@@ -11,8 +11,8 @@ from tests.admin.configs import FIVE_PROBLEMS, MINIMAL, with_route
 from tests.support.controlplane import ControlPlane
 from tests.support.processes import free_port, run_cli
 
-COMMANDS = ["controlplane", "edge", "dev", "demo-upstream", "apply", "validate", "versions", "show", "diff", "stages",
-            "deploy", "promote", "rollback", "history", "status"]
+COMMANDS = ["controlplane", "edge", "dev", "demo-upstream", "apply", "validate", "versions",
+            "show", "diff", "stages", "deploy", "promote", "rollback", "history", "status"]
 
 
 @pytest.fixture

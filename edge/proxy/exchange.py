@@ -1,0 +1,324 @@
+"""One request on a client connection, from its parsed head to the end of its response.
+
+:meth:`Exchange.dispatch` routes the request on the config current at that moment (kept until
+the exchange ends), runs the route's request-phase hooks and then either answers locally (mock,
+policy answer, error) or forwards (:meth:`Exchange.forward`, implemented by
+:class:`~.forward.ProxyExchange`). :meth:`Exchange.complete` is the one place an exchange ends:
+timers cancelled, upstream connection pooled or closed, counts, spans and the access-log line,
+then the client connection moves on to its next request.
+
+Output to the client is collected in ``out`` and written by :meth:`flush` once per parser feed,
+so a small response leaves in one ``write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from time import perf_counter
+from typing import TYPE_CHECKING
+
+import structlog
+
+from edgeway.edge.proxy.errors import EdgeError, NoConfig, RouteNotFound
+from edgeway.edge.proxy.limits import BODY_BUFFER, DISCARD_LIMIT
+from edgeway.edge.proxy.local import CLOSE, KEEP_ALIVE, Canned, render_error
+from edgeway.edge.proxy.prepared import PreparedConfig, RoutePlan, TargetPlan
+from edgeway.edge.proxy.tracing import RequestTrace
+from edgeway.edge.proxy.upstream import UpstreamConnection
+from edgeway.edge.routing import RouteHit
+
+if TYPE_CHECKING:
+    from edgeway.edge.proxy.client import ClientConnection
+    from edgeway.edge.proxy.request import RequestHead
+
+__all__ = ["Exchange"]
+
+log = structlog.get_logger(__name__)
+
+PAUSE_UPSTREAM = 2
+PAUSE_BUFFER = 4
+
+
+class Exchange:
+    """See the module docstring. Attributes default at class level: a request only writes
+    the ones it changes."""
+
+    config: PreparedConfig | None = None
+    plan: RoutePlan | None = None
+    trace: RequestTrace | None = None
+    # forwarding
+    forwarding = False
+    target: TargetPlan | None = None
+    up: UpstreamConnection | None = None
+    connecting: asyncio.Task[None] | None = None
+    timer: asyncio.TimerHandle | None = None
+    first_byte_timer: asyncio.TimerHandle | None = None
+    up_started = 0.0
+    up_ms: float | None = None
+    retried = False
+    reusable = False
+    """Whether the upstream connection can serve another request when this one ends."""
+    # the request body
+    pending: list[bytes] | None = None
+    pending_size = 0
+    discarded = 0
+    request_done = False
+    # the response
+    status = 0
+    bytes_sent = 0
+    responded = False
+    done = False
+    close_after = False
+    error = ""
+
+    def __init__(self, conn: ClientConnection, head: RequestHead) -> None:
+        self.conn = conn
+        self.head = head
+        self.rt = rt = conn.rt
+        assert rt.loop is not None
+        self.loop: asyncio.AbstractEventLoop = rt.loop
+        self.started = perf_counter()
+        """When the request head was complete (``perf_counter``: uvloop's clock ticks in ms)."""
+        self.out: list[bytes] = []
+        self.up_out: list[bytes] = []
+
+    # -- deciding -------------------------------------------------------------------------
+
+    def dispatch(self) -> None:
+        """Route the request and answer it or start forwarding it."""
+        head = self.head
+        if head.error is not None:
+            self.fail(head.error)
+            return
+        config = self.rt.config
+        if config is None:
+            self.fail(NoConfig())
+            return
+        self.config = config
+        self.trace = self.rt.tracing.start(head.traceparent, head.method, head.path, head.host)
+        hit = config.router.match(head.host, head.method, head.path, head)
+        if hit is None:
+            where = f"{head.method} {head.host or '(no host)'}{head.path}"
+            self.fail(RouteNotFound(f"no route matches {where}"))
+            return
+        plan = self.plan = config.plans[hit.route.index]
+        head.params = hit.params
+        try:
+            for hook in plan.hooks:
+                answer = hook(head)
+                if answer is not None:
+                    if isinstance(answer, EdgeError):
+                        self.fail(answer)
+                    else:
+                        self.respond(config.canned(answer))
+                    return
+        except Exception as exc:
+            log.error("policy failed", route=plan.id, error=repr(exc), exc_info=exc)
+            self.fail(EdgeError(f"a policy of route {plan.id!r} failed"))
+            return
+        if plan.mock is not None:
+            self.respond(plan.mock)
+        else:
+            self.forward(plan, hit)
+
+    # -- answering locally ----------------------------------------------------------------
+
+    def connection_header(self) -> bytes:
+        """``connection: close`` when the client connection ends after this response (and
+        remember that), ``keep-alive`` for an HTTP/1.0 client that keeps it, else nothing."""
+        head = self.head
+        if (
+            self.close_after
+            or not head.keep_alive
+            or self.rt.draining
+            or self.conn.closing
+            or (head.expect_continue and not self.request_done and not self.forwarding)
+        ):
+            self.close_after = True
+            return CLOSE
+        return KEEP_ALIVE if head.http10 else b""
+
+    def respond(self, canned: Canned) -> None:
+        """Answer with a pre-rendered response (mock or policy answer)."""
+        self.status = canned.status
+        head = self.head
+        self.out.append(canned.render(
+            head.request_id_bytes, self.connection_header(), head.method == "HEAD"
+        ))  # fmt: skip
+        self.responded = True
+        self.complete()
+
+    def fail(self, error: EdgeError) -> None:
+        """Answer with ``error``'s JSON body (the response must not have started)."""
+        self.status = error.status
+        self.error = error.message
+        if error.closes:
+            self.close_after = True
+        head = self.head
+        self.out.append(render_error(
+            error, head.request_id, self.connection_header(), head.method == "HEAD"
+        ))  # fmt: skip
+        self.responded = True
+        self.complete()
+
+    # -- the request body, from the client connection ----------------------------------------
+
+    def request_body(self, chunk: bytes) -> None:
+        if self.done:
+            self.discarded += len(chunk)
+            if self.discarded > DISCARD_LIMIT:
+                self.conn.close()
+            return
+        if self.up is not None:
+            if self.head.chunked:
+                self.up_out += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
+            else:
+                self.up_out.append(chunk)
+            return
+        if self.pending is None:
+            self.pending = []
+        self.pending.append(chunk)
+        self.pending_size += len(chunk)
+        if self.pending_size > BODY_BUFFER:
+            self.conn.pause(PAUSE_BUFFER)
+
+    def request_complete(self) -> None:
+        self.request_done = True
+        if self.done:
+            self.conn.transaction_done(self)
+        elif self.up is not None:
+            self.request_sent()
+
+    def request_failed(self, error: EdgeError) -> None:
+        """The client's request stream broke (malformed body): answer or abort."""
+        if self.done:
+            return
+        self.close_after = True  # the stream cannot be read past the error
+        if self.responded:
+            self.abort_client(error.message)
+        else:
+            self.drop_upstream()
+            self.fail(error)
+
+    # -- output ---------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write what was collected for the client in one ``write``."""
+        out = self.out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self.bytes_sent += len(data)
+            self.conn.write(data)
+
+    def flush_up(self) -> None:
+        """Write what was collected for the upstream in one ``write``."""
+        up_out = self.up_out
+        if up_out:
+            up = self.up
+            data = up_out[0] if len(up_out) == 1 else b"".join(up_out)
+            up_out.clear()
+            if up is not None:
+                up.write(data)
+
+    # -- forwarding (see forward.ProxyExchange) ------------------------------------------------
+
+    def forward(self, plan: RoutePlan, hit: RouteHit) -> None:
+        """Send the request to a target of the route's upstream and relay the answer."""
+        raise NotImplementedError
+
+    def request_sent(self) -> None:
+        """The whole request is in the upstream's hands: finish its framing, start waiting."""
+        raise NotImplementedError
+
+    def stop_timers(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.first_byte_timer is not None:
+            self.first_byte_timer.cancel()
+            self.first_byte_timer = None
+
+    def drop_upstream(self) -> None:
+        """Stop any upstream work: cancel connecting, abort the connection (not reusable)."""
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+        up = self.up
+        if up is not None:
+            self.up = None
+            up.user = None
+            up.abort()
+
+    # -- the end --------------------------------------------------------------------------
+
+    def complete(self) -> None:
+        """The response is complete (or answered locally): clean up, record, move on."""
+        if self.done:
+            return
+        self.done = True
+        self.flush()
+        self.stop_timers()
+        up = self.up
+        if up is not None:
+            self.up = None
+            up.done(self.reusable)
+        if self.connecting is not None:
+            self.connecting.cancel()
+            self.connecting = None
+        self.conn.resume(PAUSE_UPSTREAM | PAUSE_BUFFER)
+        self.record()
+        if self.request_done:
+            self.conn.transaction_done(self)
+        elif self.close_after:
+            self.conn.close()  # answered before the body came: do not wait for it
+        else:  # the rest of the body is read and dropped, then the connection goes on
+            self.conn.discard_since = self.loop.time()
+
+    def abort_client(self, reason: str) -> None:
+        """The response started but cannot be finished: record it and close the client
+        connection (a short body or a missing last chunk tells the client)."""
+        if self.done:
+            return
+        self.error = reason
+        self.close_after = True
+        self.done = True
+        self.flush()
+        self.stop_timers()
+        self.drop_upstream()
+        self.record()
+        self.conn.close()
+
+    def client_lost(self) -> None:
+        """The client connection closed: stop everything this exchange holds."""
+        if self.done:
+            return
+        self.done = True
+        if not self.responded:
+            self.status = 499  # nginx's "client closed request"
+        self.error = self.error or "the client closed the connection"
+        self.stop_timers()
+        self.drop_upstream()
+        if self.config is not None or self.trace is not None:
+            self.record()
+
+    def record(self) -> None:
+        """Count the request on its version, end its spans, write its access-log line."""
+        status, config, plan = self.status, self.config, self.plan
+        if config is not None:
+            config.requests += 1
+            if status >= 500:
+                config.errors += 1
+        route = plan.id if plan is not None else None
+        version = config.version if config is not None else None
+        trace = self.trace
+        if trace is not None:
+            trace.end(status, route, version, self.error)
+        access_log = self.rt.access_log
+        if access_log is not None:
+            head = self.head
+            access_log.log(
+                head.request_id, head.client_ip, head.method, head.path, route, status,
+                self.bytes_sent, (perf_counter() - self.started) * 1000, self.up_ms, version,
+                trace.trace_id.decode() if trace is not None else "", self.error,
+            )  # fmt: skip

@@ -1,0 +1,47 @@
+"""Fixed limits and timeouts of the proxy core, in one place.
+
+Per-route and per-upstream timeouts come from the compiled config (connect, first byte, total;
+29 s total by default). These bound what the config does not: the client side of a connection
+and the memory a single request may hold. Issue 4's configurable limits (body size, header
+count, URL length) build on these.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BODY_BUFFER",
+    "DISCARD_LIMIT",
+    "HEAD_TIMEOUT",
+    "HOUSEKEEPING_INTERVAL",
+    "KEEPALIVE_TIMEOUT",
+    "MAX_HEAD_BYTES",
+    "UPSTREAM_IDLE_TIMEOUT",
+    "WRITE_HIGH_WATER",
+]
+
+KEEPALIVE_TIMEOUT = 75.0
+"""Seconds an idle client keep-alive connection stays open (nginx's default)."""
+
+HEAD_TIMEOUT = 10.0
+"""Seconds a client has to send a complete request head once it started one (408 after)."""
+
+MAX_HEAD_BYTES = 64 * 1024
+"""Most bytes a request line plus headers may take (431 beyond)."""
+
+BODY_BUFFER = 256 * 1024
+"""Request body bytes held while the upstream connection is being opened; the client is paused
+beyond this."""
+
+DISCARD_LIMIT = 1024 * 1024
+"""Request body bytes read and dropped after the edge answered early (a 404 to an upload); the
+connection is closed instead of reading more."""
+
+UPSTREAM_IDLE_TIMEOUT = 30.0
+"""Seconds an idle pooled upstream connection is kept."""
+
+HOUSEKEEPING_INTERVAL = 1.0
+"""Seconds between sweeps for idle and stalled connections."""
+
+WRITE_HIGH_WATER = 256 * 1024
+"""Write-buffer high-water mark of client and upstream transports: a peer that reads slower than
+the other side sends stops reading the other side beyond this (low water: a quarter)."""

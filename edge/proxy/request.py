@@ -1,0 +1,214 @@
+"""A parsed request head: what routing, policies and forwarding read, computed in one pass.
+
+:class:`RequestHead` is built when the parser completes the head. One pass over the headers
+picks out what the edge needs (host, framing, ``Expect``, request id, ``traceparent``,
+``X-Forwarded-For``/``Forwarded``) and collects every other end-to-end header as a ready
+``name: value\\r\\n`` piece for the upstream. The path is normalized once here. Header and
+query lookups for route conditions and policies are built lazily, only when asked for.
+
+It is the ``Request`` policies read (``method``, ``path``, ``host``, ``headers``) and the
+``ConditionSource`` the router asks about header and query conditions.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from urllib.parse import parse_qsl
+
+from httptools import parse_url
+from httptools.parser.errors import HttpParserInvalidURLError
+
+from edgeway.edge.proxy import headers as h
+from edgeway.edge.proxy.errors import BadRequest, EdgeError, ExpectationFailed
+from edgeway.edge.routing import normalize_host, normalize_path
+
+__all__ = ["Peer", "RequestHead", "new_request_id"]
+
+_SANE_ID = re.compile(r"[A-Za-z0-9._~:+/=@-]{1,128}")
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_getrandbits = random.getrandbits
+
+
+def new_request_id() -> str:
+    """A fresh request id: 32 random hex digits."""
+    return f"{_getrandbits(128):032x}"
+
+
+class Peer:
+    """The client of one connection, with what its requests tend to repeat, computed once:
+    its address as bytes, its normalized ``Host`` and its ``Forwarded`` element."""
+
+    __slots__ = ("_element", "_element_host", "_host", "_host_raw", "ip", "ip_bytes")
+
+    def __init__(self, ip: str) -> None:
+        self.ip = ip
+        self.ip_bytes = ip.encode()
+        self._host_raw: bytes | None = None
+        self._host = ""
+        self._element_host: bytes | None = b"\x00"
+        self._element = b""
+
+    def host(self, raw: bytes) -> str:
+        """``raw`` (a ``Host`` value) normalized (:func:`normalize_host`)."""
+        if raw != self._host_raw:
+            self._host_raw, self._host = raw, normalize_host(raw.decode("latin-1"))
+        return self._host
+
+    def forwarded(self, host: bytes | None) -> bytes:
+        """This hop's ``Forwarded`` element for a request to ``host``."""
+        if host != self._element_host:
+            self._element_host = host
+            self._element = h.forwarded_for(self.ip, host, b"http")
+        return self._element
+
+
+class RequestHead:
+    """One request's head, parsed; see the module docstring. Attributes that most requests
+    leave alone default at class level (no per-request write)."""
+
+    error: EdgeError | None = None
+    params: Mapping[str, str] = MappingProxyType({})
+    """The route's path parameters, once routed."""
+    _headers: dict[str, str] | None = None
+    _query: dict[str, str] | None = None
+    length: int | None = None
+    chunked = False
+    expect_continue = False
+    host_header: bytes | None = None
+    xff: bytes | None = None
+    forwarded_for: bytes | None = None
+    traceparent: bytes | None = None
+
+    def __init__(
+        self,
+        peer: Peer,
+        method: bytes,
+        url: bytes,
+        raw: list[tuple[bytes, bytes]],
+        http10: bool,
+        keep_alive: bool,
+    ) -> None:
+        self.peer = peer
+        self.client_ip = peer.ip
+        self.method_bytes = method
+        self.method = _METHODS.get(method) or method.decode("latin-1")
+        self.raw = raw
+        self.http10 = http10
+        self.keep_alive = keep_alive
+        request_id: bytes | None = None
+        tokens: frozenset[bytes] = frozenset()
+        forwarded: list[bytes] = []
+        special = h.SPECIAL
+        for name, value in raw:
+            lname = name.lower()
+            kind = special.get(lname)
+            if kind is None:
+                forwarded += (name, b": ", value, b"\r\n")
+            elif kind == h.HOST:
+                if self.host_header is not None:
+                    self.error = BadRequest("more than one Host header")
+                self.host_header = value
+            elif kind == h.LENGTH:
+                self.length = int(value)
+            elif kind == h.CHUNKED:
+                if value.strip().lower() != b"chunked":
+                    self.error = BadRequest("only the chunked transfer-encoding is supported")
+                self.chunked = True
+            elif kind == h.CONNECTION:
+                tokens = tokens | h.connection_tokens(value)
+            elif kind == h.REQUEST_ID:
+                request_id = value
+            elif kind == h.TRACEPARENT:
+                self.traceparent = value
+            elif kind == h.XFF:
+                self.xff = value if self.xff is None else self.xff + b", " + value
+            elif kind == h.FORWARDED:
+                fwd: bytes | None = self.forwarded_for
+                self.forwarded_for = value if fwd is None else fwd + b", " + value
+            elif kind == h.EXPECT:
+                if value.strip().lower() != b"100-continue":
+                    self.error = ExpectationFailed()
+                elif not http10:
+                    self.expect_continue = True
+        if tokens - h.HOP_BY_HOP:
+            forwarded = _without(raw, tokens)
+        self.forwarded = forwarded
+        if request_id is not None and _SANE_ID.fullmatch(text := request_id.decode("latin-1")):
+            self.request_id, self.request_id_bytes = text, request_id
+        else:
+            self.request_id = new_request_id()
+            self.request_id_bytes = self.request_id.encode()
+        self._parse_target(url)
+        if self.host_header is None and not http10 and self.error is None:
+            self.error = BadRequest("a Host header is required")
+
+    def _parse_target(self, url: bytes) -> None:
+        """Split the request target into path and query and normalize the path."""
+        if url.startswith(b"/"):
+            text = url.decode("latin-1")
+        elif url == b"*":
+            text = "*"
+        else:
+            text = self._absolute(url)
+        raw_path, _, query = text.partition("?")
+        if "#" in query or "#" in raw_path:
+            raw_path, _, _ = raw_path.partition("#")
+            query = query.partition("#")[0]
+        self.path = normalize_path(raw_path)
+        self.path_changed = self.path != raw_path or "#" in text
+        self.query = query
+        self.target = url if not self.path_changed and url.startswith(b"/") else b""
+        """The raw target when it can be forwarded as it came (else built from path+query)."""
+        self.host = self.peer.host(self.host_header) if self.host_header else ""
+
+    def _absolute(self, url: bytes) -> str:
+        """An absolute-form target (``http://host/path``): its host wins over ``Host``."""
+        try:
+            parsed = parse_url(url)
+        except HttpParserInvalidURLError:
+            parsed = None
+        if parsed is None or not parsed.schema or not parsed.host:
+            self.error = BadRequest("the request target must be a path or an absolute URL")
+            return "/"
+        authority = parsed.host + (b":%d" % parsed.port if parsed.port else b"")
+        self.host_header = authority
+        path = (parsed.path or b"/").decode("latin-1")
+        return path + ("?" + parsed.query.decode("latin-1") if parsed.query else "")
+
+    # -- what policies and route conditions read --------------------------------------------
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Headers by lower-case name (repeated ones joined with ``,``), built on first use."""
+        if self._headers is None:
+            built: dict[str, str] = {}
+            for name, value in self.raw:
+                key, text = name.decode("latin-1").lower(), value.decode("latin-1")
+                built[key] = built[key] + "," + text if key in built else text
+            self._headers = built
+        return self._headers
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def query_param(self, name: str) -> str | None:
+        """The first value of query parameter ``name`` (percent- and ``+``-decoded)."""
+        if self._query is None:
+            parsed: dict[str, str] = {}
+            for key, value in parse_qsl(self.query, keep_blank_values=True):
+                parsed.setdefault(key, value)
+            self._query = parsed
+        return self._query.get(name)
+
+
+def _without(raw: list[tuple[bytes, bytes]], tokens: frozenset[bytes]) -> list[bytes]:
+    """The forwarded pieces again, leaving out the headers ``Connection`` names."""
+    pieces: list[bytes] = []
+    for name, value in raw:
+        lname = name.lower()
+        if lname not in h.SPECIAL and lname not in tokens:
+            pieces += (name, b": ", value, b"\r\n")
+    return pieces

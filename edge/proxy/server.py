@@ -1,0 +1,172 @@
+"""``EdgeProxy``: the edge's HTTP reverse proxy, its lifecycle and its config swaps.
+
+The proxy serves whatever config version was installed last. A version is prepared first
+(router, route plans, balancers, canned responses: :func:`~.prepared.prepare`, pure, so the
+caller may run it in a thread) and then installed on the loop with one assignment; requests
+already in flight finish on the version they started with, keep-alive connections pick up the
+new one with their next request. Upstream connection pools are kept per target address across
+versions; a target no version uses any more has its pool retired.
+
+``stop()`` stops accepting, lets the requests in flight finish (closing their connections after
+the response), closes idle keep-alive connections at once, waits up to ``drain_timeout``, then
+aborts what is left, cancels every task the proxy owns, closes the upstream pools and flushes the
+access log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from opentelemetry.trace import TracerProvider
+
+from edgeway.edge.accesslog import AccessLog
+from edgeway.edge.compile.model import CompiledConfig
+from edgeway.edge.proxy.client import ClientConnection
+from edgeway.edge.proxy.limits import HOUSEKEEPING_INTERVAL
+from edgeway.edge.proxy.prepared import PreparedConfig, prepare
+from edgeway.edge.proxy.runtime import Runtime
+from edgeway.edge.proxy.tracing import Tracing
+
+__all__ = ["EdgeProxy"]
+
+log = structlog.get_logger(__name__)
+
+
+class EdgeProxy:
+    """The edge's proxy; see the module docstring.
+
+    ``access_log``: where request lines go (``None``: not logged); it is bound to this node's
+    ``node``, ``stage`` and ``region``. ``tracer_provider``: the provider spans are made with,
+    default the global one (``edgeway.common.telemetry.configure_tracing``), looked up when the
+    proxy starts and whenever a config version is installed.
+    """
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        stage: str,
+        region: str,
+        access_log: AccessLog | None = None,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.node_id = node_id
+        self.stage = stage
+        self.region = region
+        if access_log is not None:
+            access_log.bind(node=node_id, stage=stage, region=region)
+        self._rt = Runtime(Tracing(tracer_provider), access_log)
+        self._server: asyncio.Server | None = None
+        self._housekeeping: asyncio.Task[None] | None = None
+        self._retired: list[PreparedConfig] = []
+
+    # -- config ---------------------------------------------------------------------------
+
+    @property
+    def current(self) -> tuple[int, str] | None:
+        """``(version, hash)`` of the config being served, ``None`` before the first."""
+        config = self._rt.config
+        return None if config is None else (config.version, config.config_hash)
+
+    def prepare(self, compiled: CompiledConfig, *, version: int, config_hash: str
+                ) -> PreparedConfig:
+        """Build what serving ``compiled`` takes. Pure: may run in a thread."""
+        return prepare(compiled, version=version, config_hash=config_hash)
+
+    def install(self, prepared: PreparedConfig) -> None:
+        """Serve ``prepared`` from the next request on (call on the proxy's loop)."""
+        rt = self._rt
+        prepared.bind(rt.pools)
+        rt.tracing.refresh()
+        previous, rt.config = rt.config, prepared
+        if previous is not None and previous is not prepared:
+            self._retired.append(previous)
+        used = {target.key for target in prepared.targets()}
+        for key in [key for key in rt.pools if key not in used]:
+            rt.pools.pop(key).close()
+        log.debug("config installed", version=prepared.version, hash=prepared.config_hash,
+                 routes=len(prepared.plans))
+
+    def swap(self, compiled: CompiledConfig, *, version: int, config_hash: str) -> None:
+        """:meth:`prepare` then :meth:`install`, on the loop."""
+        self.install(self.prepare(compiled, version=version, config_hash=config_hash))
+
+    def take_traffic(self) -> list[tuple[int, int, int]]:
+        """``(version, requests, 5xx answers)`` per version since the last call: the current
+        version always, earlier ones while they still served requests."""
+        result: list[tuple[int, int, int]] = []
+        keep: list[PreparedConfig] = []
+        for config in self._retired:
+            if config.requests or config.errors:
+                result.append((config.version, config.requests, config.errors))
+                config.requests = config.errors = 0
+                keep.append(config)
+        self._retired = keep
+        current = self._rt.config
+        if current is not None:
+            result.append((current.version, current.requests, current.errors))
+            current.requests = current.errors = 0
+        return result
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on ``host:port`` (0: any free port); return the bound port."""
+        if self._server is not None:
+            raise RuntimeError("the proxy is already started")
+        rt = self._rt
+        rt.loop = loop = asyncio.get_running_loop()
+        rt.draining = False
+        rt.tracing.refresh()
+        if rt.config is not None:  # started again after a stop: pools were closed
+            rt.config.bind(rt.pools)
+        self._server = await loop.create_server(
+            lambda: ClientConnection(rt), host, port, reuse_port=reuse_port or None, backlog=1024
+        )
+        self._housekeeping = loop.create_task(self._sweep())
+        bound: int = self._server.sockets[0].getsockname()[1]
+        log.info("proxy listening", host=host, port=bound, node=self.node_id, stage=self.stage)
+        return bound
+
+    async def _sweep(self) -> None:
+        rt = self._rt
+        assert rt.loop is not None
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
+            now = rt.loop.time()
+            for conn in list(rt.connections):
+                conn.sweep(now)
+            for pool in rt.pools.values():
+                pool.sweep(now)
+
+    async def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop serving; see the module docstring."""
+        rt = self._rt
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        rt.draining = True
+        rt.drained.clear()
+        for conn in list(rt.connections):
+            conn.drain()
+        if rt.connections:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(rt.drained.wait(), drain_timeout)
+        for conn in list(rt.connections):
+            conn.abort()
+        tasks = [*rt.tasks, *([self._housekeeping] if self._housekeeping else [])]
+        self._housekeeping = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for pool in rt.pools.values():
+            pool.close()
+        rt.pools.clear()
+        if rt.access_log is not None:
+            await rt.access_log.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 1.0)
+        log.info("proxy stopped", node=self.node_id)
