@@ -14,5 +14,6 @@ ruff check .
 echo "== mypy --strict"
 mypy -p edgeway
 mypy tests proto/generate.py $(ls bench/*.py 2>/dev/null)
+mypy plugins-contrib
 echo "== pytest"
 exec pytest "$@"

@@ -688,23 +688,57 @@ Global___ResponseVerdict: _TypeAlias = ResponseVerdict  # noqa: Y015
 
 @_typing.final
 class PluginCall(_message.Message):
+    """One call on the Exchange stream. The stream is long-lived, so what a unary call carries in its
+    deadline and metadata travels with each call instead.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class TraceContextEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
 
     REQUEST_FIELD_NUMBER: _builtins.int
     RESPONSE_FIELD_NUMBER: _builtins.int
+    TIMEOUT_MS_FIELD_NUMBER: _builtins.int
+    TRACE_CONTEXT_FIELD_NUMBER: _builtins.int
+    timeout_ms: _builtins.int
+    """The call's budget in milliseconds, counted from when the plugin receives it; 0: no limit."""
     @_builtins.property
     def request(self) -> Global___RequestCall: ...
     @_builtins.property
     def response(self) -> Global___ResponseCall: ...
+    @_builtins.property
+    def trace_context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """W3C trace context of the caller ("traceparent", "tracestate"), as it would be in metadata."""
+
     def __init__(
         self,
         *,
         request: Global___RequestCall | None = ...,
         response: Global___ResponseCall | None = ...,
+        timeout_ms: _builtins.int = ...,
+        trace_context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "request", b"request", "response", b"response"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "request", b"request", "response", b"response"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call", b"call", "request", b"request", "response", b"response", "timeout_ms", b"timeout_ms", "trace_context", b"trace_context"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_call: _TypeAlias = _typing.Literal["request", "response"]  # noqa: Y015
     _WhichOneofArgType_call: _TypeAlias = _typing.Literal["call", b"call"]  # noqa: Y015
@@ -777,6 +811,7 @@ class LogEntry(_message.Message):
     UPSTREAM_LATENCY_MS_FIELD_NUMBER: _builtins.int
     TRACE_ID_FIELD_NUMBER: _builtins.int
     PLUGIN_FAILURES_FIELD_NUMBER: _builtins.int
+    RESPONSE_HEADERS_FIELD_NUMBER: _builtins.int
     status: _builtins.int
     bytes_sent: _builtins.int
     latency_ms: _builtins.float
@@ -788,6 +823,10 @@ class LogEntry(_message.Message):
     def plugin_failures(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Set when a plugin failed open on this request."""
 
+    @_builtins.property
+    def response_headers(self) -> _containers.RepeatedCompositeFieldContainer[Global___HeaderEntry]:
+        """The response headers the client got."""
+
     def __init__(
         self,
         *,
@@ -798,10 +837,11 @@ class LogEntry(_message.Message):
         upstream_latency_ms: _builtins.float = ...,
         trace_id: _builtins.str = ...,
         plugin_failures: _abc.Iterable[_builtins.str] | None = ...,
+        response_headers: _abc.Iterable[Global___HeaderEntry] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["request", b"request"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_sent", b"bytes_sent", "latency_ms", b"latency_ms", "plugin_failures", b"plugin_failures", "request", b"request", "status", b"status", "trace_id", b"trace_id", "upstream_latency_ms", b"upstream_latency_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_sent", b"bytes_sent", "latency_ms", b"latency_ms", "plugin_failures", b"plugin_failures", "request", b"request", "response_headers", b"response_headers", "status", b"status", "trace_id", b"trace_id", "upstream_latency_ms", b"upstream_latency_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

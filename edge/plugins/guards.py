@@ -1,0 +1,146 @@
+"""The two guards in front of a plugin endpoint: the circuit breaker and the verdict cache.
+
+:class:`CircuitBreaker` opens after ``failure_threshold`` consecutive failures; while open,
+calls fail at once (the endpoint's failure mode answers); after ``open_ms`` one call is let
+through as a probe (half-open): its success closes the breaker, its failure opens it again.
+
+:class:`VerdictCache` keeps ``on_request`` outcomes, allow and deny alike, for ``ttl``
+seconds, keyed by the plugin's declared :class:`CacheKeySpec` (header, query, consumer, route,
+client-address parts) and the plugin instance; failures are never cached. It is bounded: when
+full, expired entries go first, then the oldest.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from edgeway.edge.compile.model import CircuitBreakerSettings
+from edgeway.v1 import plugin_pb2
+
+__all__ = ["BreakerState", "CircuitBreaker", "KeyBuilder", "VerdictCache"]
+
+V = TypeVar("V")
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half-open"
+
+
+class CircuitBreaker:
+    """Consecutive-failure circuit breaker; the clock is injectable for tests."""
+
+    def __init__(self, settings: CircuitBreakerSettings,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = settings.failure_threshold
+        self.open_s = settings.open_ms / 1000
+        self._clock = clock
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+        self.state = BreakerState.CLOSED
+
+    def allow(self) -> bool:
+        """Whether a call may go out now (claims the probe when half-open)."""
+        if self.state is BreakerState.CLOSED:
+            return True
+        if self.state is BreakerState.OPEN:
+            if self._clock() - self._opened_at < self.open_s:
+                return False
+            self.state = BreakerState.HALF_OPEN
+            self._probing = False
+        if self._probing:
+            return False
+        self._probing = True
+        return True
+
+    def success(self) -> None:
+        self._failures = 0
+        self._probing = False
+        self.state = BreakerState.CLOSED
+
+    def failure(self) -> None:
+        self._failures += 1
+        self._probing = False
+        if self.state is BreakerState.HALF_OPEN or self._failures >= self.threshold:
+            self.state = BreakerState.OPEN
+            self._opened_at = self._clock()
+
+
+class KeyBuilder:
+    """Builds cache keys from requests per a plugin's declared spec (done once per Describe)."""
+
+    def __init__(self, spec: plugin_pb2.CacheKeySpec) -> None:
+        self.headers = tuple(name.lower() for name in spec.headers)
+        self._header_set = frozenset(self.headers)
+        self.query = tuple(spec.query)
+        self._query_set = frozenset(self.query)
+        self.consumer = spec.consumer
+        self.route = spec.route
+        self.client_address = spec.client_address
+
+    def __call__(self, instance_key: bytes, request: plugin_pb2.HttpRequest) -> Hashable:
+        parts: list[Hashable] = [instance_key]
+        if self.headers:
+            found: dict[str, list[str]] = {}
+            wanted = self._header_set
+            for entry in request.headers:
+                if entry.name in wanted:
+                    found.setdefault(entry.name, []).append(entry.value)
+            parts.extend(tuple(found.get(name, ())) for name in self.headers)
+        if self.query:
+            seen: dict[str, list[str]] = {}
+            for q in request.query:
+                if q.name in self._query_set:
+                    seen.setdefault(q.name, []).append(q.value)
+            parts.extend(tuple(seen.get(name, ())) for name in self.query)
+        if self.consumer:
+            parts.append(request.consumer.name)
+        if self.route:
+            parts.append(request.route_id)
+        if self.client_address:
+            parts.append(request.client_address)
+        return tuple(parts)
+
+
+class VerdictCache(Generic[V]):
+    """A TTL cache of outcomes, bounded to ``max_entries``."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[Hashable, tuple[float, V]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable) -> V | None:
+        found = self._entries.get(key)
+        if found is not None:
+            if found[0] > self._clock():
+                self.hits += 1
+                return found[1]
+            del self._entries[key]
+        self.misses += 1
+        return None
+
+    def put(self, key: Hashable, value: V) -> None:
+        now = self._clock()
+        if len(self._entries) >= self.max_entries and key not in self._entries:
+            expired = [k for k, (until, _) in self._entries.items() if until <= now]
+            for k in expired[: max(1, self.max_entries // 10)]:
+                del self._entries[k]
+            if len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]
+        self._entries[key] = (now + self.ttl, value)
+
+    def clear(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,231 @@
+"""The plugin service: a grpc.aio server with the unary RPCs, the Exchange stream and health.
+
+Every hook call honours its deadline (the gRPC deadline of a unary call, ``timeout_ms`` of a
+call on the stream), runs in a span continuing the caller's trace, and turns a failure into an
+answer the edge understands: a gRPC status for unary calls (``DEADLINE_EXCEEDED``,
+``INVALID_ARGUMENT`` for a config the plugin rejects, ``INTERNAL`` for a hook that raised), a
+``CallError`` reply on the stream. Calls on one stream run concurrently and are answered as
+they finish, matched by call id. SIGINT/SIGTERM stop the server gracefully: health turns
+NOT_SERVING, in-flight calls get ``grace`` seconds, then ``Plugin.shutdown`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry.context import Context
+from opentelemetry.trace import Status, StatusCode
+
+from edgeway.sdk._config import ConfigRejected
+from edgeway.sdk._plugin import Plugin
+from edgeway.sdk._runtime import PluginRuntime
+from edgeway.sdk._telemetry import configure_logging, configure_tracing, context_of, span
+from edgeway.v1 import plugin_pb2, plugin_pb2_grpc
+
+__all__ = ["serve", "serve_async"]
+
+log = structlog.get_logger("edgeway.sdk")
+
+T = TypeVar("T")
+Context_ = grpc.aio.ServicerContext[Any, Any]
+
+SERVICE = "edgeway.v1.Plugin"
+_OPTIONS = (
+    ("grpc.so_reuseport", 0),  # a taken port is an error, not a second listener
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+)
+
+
+class _Failed(Exception):
+    """A hook call failed: the gRPC status to answer with and the message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+async def _guarded(plugin: str, phase: str, parent: Context | None, budget: float | None,
+                   work: Callable[[], Awaitable[T]]) -> T:
+    """Run one hook call in its span within ``budget`` seconds; failures become
+    :class:`_Failed`."""
+    with span(plugin, phase, parent) as current:
+        try:
+            async with asyncio.timeout(budget):
+                return await work()
+        except TimeoutError:
+            spent = f"{(budget or 0) * 1000:.0f} ms"
+            failure = _Failed(grpc.StatusCode.DEADLINE_EXCEEDED,
+                              f"{plugin} {phase}: deadline exceeded ({spent})")
+        except ConfigRejected as exc:
+            failure = _Failed(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except Exception as exc:
+            log.exception("plugin hook failed", plugin=plugin, phase=phase)
+            failure = _Failed(grpc.StatusCode.INTERNAL,
+                              f"{plugin} {phase} failed: {type(exc).__name__}: {exc}")
+        current.set_status(Status(StatusCode.ERROR, failure.message))
+        raise failure
+
+
+class _Servicer(plugin_pb2_grpc.PluginServicer):
+    def __init__(self, runtime: PluginRuntime) -> None:
+        self.runtime = runtime
+        self.name = runtime.name
+
+    async def Describe(  # noqa: N802
+        self, request: plugin_pb2.DescribeRequest, context: Context_
+    ) -> plugin_pb2.PluginDescription:
+        return self.runtime.description
+
+    async def ValidateConfig(  # noqa: N802
+        self, request: plugin_pb2.ValidateConfigRequest, context: Context_
+    ) -> plugin_pb2.ValidateConfigResponse:
+        return self.runtime.validate(request)
+
+    async def _unary(self, phase: str, context: Context_, work: Callable[[], Awaitable[T]]) -> T:
+        parent = context_of(context.invocation_metadata() or ())
+        try:
+            return await _guarded(self.name, phase, parent, context.time_remaining(), work)
+        except _Failed as failure:
+            await context.abort(failure.code, failure.message)
+            raise  # abort raises; this keeps the type checker informed
+
+    async def OnRequest(  # noqa: N802
+        self, request: plugin_pb2.RequestCall, context: Context_
+    ) -> plugin_pb2.RequestVerdict:
+        return await self._unary("request", context, lambda: self.runtime.on_request(request))
+
+    async def OnResponse(  # noqa: N802
+        self, request: plugin_pb2.ResponseCall, context: Context_
+    ) -> plugin_pb2.ResponseVerdict:
+        return await self._unary("response", context, lambda: self.runtime.on_response(request))
+
+    async def OnLog(  # noqa: N802
+        self, request: plugin_pb2.LogBatch, context: Context_
+    ) -> plugin_pb2.LogAck:
+        return await self._unary("log", context, lambda: self.runtime.on_log(request))
+
+    async def _answer(self, call: plugin_pb2.PluginCall) -> plugin_pb2.PluginReply:
+        parent = context_of(call.trace_context) if call.trace_context else None
+        timeout = call.timeout_ms / 1000 if call.timeout_ms else None
+        kind = call.WhichOneof("call")
+        call_id = 0
+        try:
+            if kind == "request":
+                call_id = call.request.call_id
+                verdict = await _guarded(self.name, "request", parent, timeout,
+                                         lambda: self.runtime.on_request(call.request))
+                return plugin_pb2.PluginReply(request=verdict)
+            if kind == "response":
+                call_id = call.response.call_id
+                answer = await _guarded(self.name, "response", parent, timeout,
+                                        lambda: self.runtime.on_response(call.response))
+                return plugin_pb2.PluginReply(response=answer)
+        except _Failed as failure:
+            return plugin_pb2.PluginReply(
+                error=plugin_pb2.CallError(call_id=call_id, message=failure.message))
+        return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
+
+    async def Exchange(  # noqa: N802
+        self, request_iterator: AsyncIterator[plugin_pb2.PluginCall], context: Context_
+    ) -> AsyncIterator[plugin_pb2.PluginReply]:
+        replies: asyncio.Queue[plugin_pb2.PluginReply | None] = asyncio.Queue()
+        running: set[asyncio.Task[None]] = set()
+
+        async def answer(call: plugin_pb2.PluginCall) -> None:
+            replies.put_nowait(await self._answer(call))
+
+        async def read() -> None:
+            try:
+                async for call in request_iterator:
+                    task = asyncio.create_task(answer(call))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                while running:  # the edge closed its side: finish what it asked for
+                    await asyncio.wait(set(running))
+            finally:
+                replies.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (reply := await replies.get()) is not None:
+                yield reply
+        finally:
+            reader.cancel()
+            for task in list(running):
+                task.cancel()
+
+
+async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
+                      stop: asyncio.Event | None = None) -> None:
+    """Serve ``plugin`` on ``address`` (``host:port``) until SIGINT/SIGTERM or ``stop`` is set.
+
+    ``OSError`` when the address cannot be bound; ``TypeError`` when the plugin's declarations
+    are incomplete (name, version, at least one hook).
+    """
+    runtime = PluginRuntime(plugin)
+    server = grpc.aio.server(options=_OPTIONS)
+    plugin_pb2_grpc.add_PluginServicer_to_server(_Servicer(runtime), server)
+    checks = health.aio.HealthServicer()  # type: ignore[attr-defined]  # missing in the stubs
+    health_pb2_grpc.add_HealthServicer_to_server(checks, server)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise OSError(f"cannot listen on {address}: {exc}") from None
+    if not port:
+        raise OSError(f"cannot listen on {address}")
+    stopping = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    installed: list[signal.Signals] = []
+    for sig in signals:
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread: the caller stops us through ``stop``
+    await plugin.startup()
+    try:
+        await server.start()
+        await checks.set(SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        log.info("plugin serving", plugin=runtime.name, version=runtime.version,
+                 address=address, port=port,
+                 phases=[plugin_pb2.Phase.Name(p) for p in runtime.description.phases])
+        await stopping.wait()
+        log.info("plugin stopping", plugin=runtime.name, grace=grace)
+        await checks.enter_graceful_shutdown()
+        await server.stop(grace)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        await server.stop(None)
+        await plugin.shutdown()
+    log.info("plugin stopped", plugin=runtime.name)
+
+
+def serve(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
+          log_level: str = "info") -> None:
+    """Run the plugin service on ``address`` until SIGINT or SIGTERM (blocks).
+
+    Logs are JSON lines on stderr; spans are exported over OTLP when the standard
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (see ``docs/plugins.md``).
+    """
+    configure_logging(log_level)
+    flush = configure_tracing(getattr(type(plugin), "name", "edgeway-plugin"))
+    try:
+        asyncio.run(serve_async(plugin, address, grace=grace))
+    finally:
+        if flush is not None:
+            try:
+                flush()
+            except Exception as exc:
+                log.warning("flushing spans failed", error=str(exc))
