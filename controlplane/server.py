@@ -17,8 +17,8 @@ import click
 import structlog
 from aiohttp import web
 
+from edgeway.common.clitools import endpoint_list, hostport
 from edgeway.common.logging import configure_logging
-from edgeway.common.net import parse_hostport
 from edgeway.common.telemetry import configure_tracing, shutdown_tracing
 from edgeway.controlplane.admin import build_admin_app
 from edgeway.controlplane.discovery.server import serve_discovery
@@ -81,22 +81,10 @@ async def serve_until_signalled(settings: ControlPlaneSettings) -> None:
         log.info("control plane stopping")
 
 
-def _hostport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 def _endpoints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
-    endpoints = tuple(e.strip() for e in value.split(",") if e.strip())
+    endpoints = endpoint_list(ctx, param, value)
     if not endpoints:
         raise click.BadParameter("give at least one etcd endpoint, e.g. 127.0.0.1:2379")
-    for endpoint in endpoints:
-        try:
-            parse_hostport(endpoint.removeprefix("http://"))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
     return endpoints
 
 
@@ -104,9 +92,9 @@ def _endpoints(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--etcd", required=True, envvar="EDGEWAY_ETCD", callback=_endpoints,
               metavar="URL[,URL...]", help="etcd endpoints, host:port [env: EDGEWAY_ETCD]")
 @click.option("--admin-listen", default="127.0.0.1:9080", show_default=True,
-              callback=_hostport, metavar="HOST:PORT", help="admin API address")
+              callback=hostport, metavar="HOST:PORT", help="admin API address")
 @click.option("--grpc-listen", default="127.0.0.1:9090", show_default=True,
-              callback=_hostport, metavar="HOST:PORT",
+              callback=hostport, metavar="HOST:PORT",
               help="config discovery (gRPC) address that edges connect to")
 @click.option("--prefix", default="/edgeway", show_default=True,
               help="etcd key prefix of this Edgeway installation")

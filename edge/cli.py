@@ -11,29 +11,11 @@ from pathlib import Path
 
 import click
 
+from edgeway.common.clitools import endpoint_list, hostport
 from edgeway.common.logging import configure_logging
-from edgeway.common.net import parse_hostport
 from edgeway.common.telemetry import configure_tracing, shutdown_tracing
 
 NODE_ID_FILE = "node-id"
-
-
-def _hostport(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, int]:
-    try:
-        return parse_hostport(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-def _endpoints(ctx: click.Context, param: click.Parameter,
-               value: str | None) -> tuple[str, ...]:
-    endpoints = tuple(e.strip() for e in (value or "").split(",") if e.strip())
-    for endpoint in endpoints:
-        try:
-            parse_hostport(endpoint)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return endpoints
 
 
 def node_id_for(data_dir: Path) -> str:
@@ -50,14 +32,14 @@ def node_id_for(data_dir: Path) -> str:
 
 @click.command("edge")
 @click.option("--control-plane", "control_planes", envvar="EDGEWAY_CONTROL_PLANE",
-              callback=_endpoints, metavar="HOST:PORT[,HOST:PORT]",
+              callback=endpoint_list, metavar="HOST:PORT[,HOST:PORT]",
               help="control-plane gRPC addresses [env: EDGEWAY_CONTROL_PLANE]")
 @click.option("--stage", required=True, help="stage whose config this edge serves")
 @click.option("--region", default="local", show_default=True, help="region shown in status")
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, callback=_hostport,
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, callback=hostport,
               metavar="HOST:PORT", help="HTTP traffic address")
 @click.option("--admin-listen", default="127.0.0.1:8081", show_default=True,
-              callback=_hostport, metavar="HOST:PORT", help="/healthz, /readyz, /config")
+              callback=hostport, metavar="HOST:PORT", help="/healthz, /readyz, /config")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("edgeway-edge-data"), show_default=True,
               help="last-known-good config and node id")

@@ -18,14 +18,6 @@ TRACEPARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    otlp = OtlpReceiver()
-    otlp.start()
-    yield otlp
-    otlp.stop()
-
-
-@pytest.fixture(scope="module")
 def traced_cp(etcd_server: EmbeddedEtcd, receiver: OtlpReceiver,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
     cp = start_control_plane(etcd_server, tmp_path_factory.mktemp("traced"),

@@ -22,14 +22,6 @@ def traceparent(trace_id: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    otlp = OtlpReceiver()
-    otlp.start()
-    yield otlp
-    otlp.stop()
-
-
-@pytest.fixture(scope="module")
 def traced(etcd_server: EmbeddedEtcd, receiver: OtlpReceiver,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ControlPlane, Edge]]:
     folder = tmp_path_factory.mktemp("traced-fleet")
