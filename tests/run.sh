@@ -4,7 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-bash deploy/bootstrap.sh
+bash deploy/bootstrap.sh --with-redis
 export PATH="$root/.venv/bin:$PATH"
 
 echo "== generated protobuf modules"
