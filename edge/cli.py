@@ -1,4 +1,5 @@
-"""``edgeway edge``: run one edge node (see :mod:`edgeway.edge.node`)."""
+"""``edgeway edge``: run one edge node (see :mod:`edgeway.edge.node`), in one process or, with
+``--workers N``, as a supervisor and N worker processes (:mod:`edgeway.edge.workers`)."""
 
 from __future__ import annotations
 
@@ -52,12 +53,15 @@ def node_id_for(data_dir: Path) -> str:
               help="share of new traces recorded (parent-based; default OTEL_TRACES_SAMPLER)")
 @click.option("--drain-timeout", type=click.FloatRange(0, 600), default=10.0,
               show_default=True, help="seconds in-flight requests get at shutdown")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="worker processes serving --listen (SO_REUSEPORT)")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
                  listen: tuple[str, int], admin_listen: tuple[str, int], data_dir: Path,
                  node_id: str | None, config_file: Path | None, access_log: bool,
-                 trace_ratio: float | None, drain_timeout: float, log_level: str) -> None:
+                 trace_ratio: float | None, drain_timeout: float, workers: int,
+                 log_level: str) -> None:
     """Run an edge node: receive the stage's config and proxy HTTP traffic with it."""
     if not control_planes and config_file is None:
         raise click.UsageError("give --control-plane HOST:PORT (or --config FILE to run "
@@ -65,8 +69,10 @@ def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
     if trace_ratio is not None:
         os.environ["OTEL_TRACES_SAMPLER"] = "parentbased_traceidratio"
         os.environ["OTEL_TRACES_SAMPLER_ARG"] = str(trace_ratio)
+    if workers > 1 and listen[1] == 0:
+        raise click.UsageError("--workers above 1 needs a fixed --listen port (SO_REUSEPORT)")
     configure_logging(log_level)
-    configure_tracing("edgeway-edge")
+    configure_tracing("edgeway-edge")  # workers set up their own too (they inherit the env)
 
     import uvloop
 
@@ -77,7 +83,7 @@ def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
             stage=stage, region=region, node_id=node_id or node_id_for(data_dir),
             listen=listen, admin_listen=admin_listen, data_dir=data_dir,
             control_planes=control_planes, config_file=config_file, access_log=access_log,
-            drain_timeout=drain_timeout)
+            drain_timeout=drain_timeout, workers=workers, log_level=log_level)
     except OSError as exc:
         raise click.ClickException(f"cannot use --data-dir {data_dir}: {exc}") from None
 
@@ -86,7 +92,12 @@ def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await EdgeNode(settings).run(stop)
+        if settings.workers > 1:
+            from edgeway.edge.workers import Supervisor
+
+            await Supervisor(settings).run(stop)
+        else:
+            await EdgeNode(settings).run(stop)
 
     try:
         uvloop.run(main())

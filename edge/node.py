@@ -48,6 +48,9 @@ class EdgeSettings:
     access_log: bool = True
     drain_timeout: float = 10.0
     heartbeat_interval: float = 5.0
+    workers: int = 1
+    """Worker processes (more than 1: :class:`~edgeway.edge.workers.Supervisor` runs them)."""
+    log_level: str = "info"
 
 
 class EdgeNode:

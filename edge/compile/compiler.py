@@ -12,6 +12,7 @@ from types import MappingProxyType
 from edgeway.common.errors import ConfigError, ConfigInvalid
 from edgeway.edge.compile.conflicts import find_conflicts
 from edgeway.edge.compile.consumers import compile_consumers, compile_usage_plans
+from edgeway.edge.compile.limits import compile_limits
 from edgeway.edge.compile.model import CompiledConfig
 from edgeway.edge.compile.policies import PolicyContext, chain, compile_plugins, compile_policies
 from edgeway.edge.compile.routes import compile_routes
@@ -36,14 +37,17 @@ def _compile(
     upstreams = compile_upstreams(config, upstream_errors)
     plans = compile_usage_plans(config, plan_errors)
     global_steps = compile_policies(config.policies, "policies", context, policy_errors)
+    limit_errors = Errors()
+    limits = compile_limits(config.limits, "limits", limit_errors)
     consumers, credentials = compile_consumers(config, plans, context, consumer_errors)
-    routes = compile_routes(config, upstreams, global_steps, context, route_errors)
+    routes = compile_routes(config, upstreams, global_steps, context, route_errors,
+                            body_limit=limits.max_body_bytes)
     find_conflicts(
         [(index, config.routes[index].id, match) for index, match, _ in routes], route_errors
     )
     errors = [
         *route_errors, *upstream_errors, *consumer_errors,
-        *plan_errors, *policy_errors, *plugin_errors,
+        *plan_errors, *policy_errors, *plugin_errors, *limit_errors,
     ]  # fmt: skip
     if errors:
         return None, errors
@@ -57,6 +61,7 @@ def _compile(
         usage_plans=MappingProxyType(plans),
         plugins=MappingProxyType(plugins),
         global_policies=chain(global_steps),
+        limits=limits,
     )
     return compiled, []
 

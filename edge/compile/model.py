@@ -20,6 +20,7 @@ from typing import Any, Literal
 from edgeway.edge.policies.base import LocalResponse, Phase, PolicyHandler
 
 __all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
     "ActiveHealthCheck",
     "CircuitBreakerSettings",
     "CompiledConfig",
@@ -36,6 +37,7 @@ __all__ = [
     "PathPattern",
     "PathSegment",
     "PolicyStep",
+    "RequestLimits",
     "RetrySettings",
     "RewriteTemplate",
     "RouteMatch",
@@ -43,6 +45,9 @@ __all__ = [
     "UpstreamPool",
     "ValueMatch",
 ]
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+"""Largest request body by default: 10 MiB (AWS API Gateway's payload limit)."""
 
 PathMatchKind = Literal["prefix", "exact", "regex"]
 ParamKind = Literal["str", "int", "uuid", "path"]
@@ -234,6 +239,18 @@ class CompiledRoute:
     retries: RetrySettings
     policies: tuple[PolicyStep, ...]
     tags: Mapping[str, str]
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Largest request body this route takes (413 beyond)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLimits:
+    """Limits checked before a request is routed (431, 414), and the default body limit."""
+
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    max_url_bytes: int = 8 * 1024
 
 
 # ------------------------------------------------------------------------------------------
@@ -377,3 +394,4 @@ class CompiledConfig:
     usage_plans: Mapping[str, CompiledUsagePlan]
     plugins: Mapping[str, CompiledPlugin]
     global_policies: tuple[PolicyStep, ...]
+    limits: RequestLimits = RequestLimits()

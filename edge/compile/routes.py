@@ -9,7 +9,9 @@ from types import MappingProxyType
 
 from edgeway.common.errors import join_path
 from edgeway.edge.compile import rules
+from edgeway.edge.compile.limits import route_body_limit
 from edgeway.edge.compile.model import (
+    DEFAULT_MAX_BODY_BYTES,
     CompiledRoute,
     HostMatch,
     PathMatchKind,
@@ -177,8 +179,11 @@ def compile_routes(
     global_steps: Sequence[PolicyStep],
     context: PolicyContext,
     errors: Errors,
+    *,
+    body_limit: int = DEFAULT_MAX_BODY_BYTES,
 ) -> list[tuple[int, RouteMatch, CompiledRoute | None]]:
-    """Every route's match (for the conflict check) and, when it compiled, the route."""
+    """Every route's match (for the conflict check) and, when it compiled, the route
+    (``body_limit``: the global request body limit, which a route may override)."""
     first_index: dict[str, int] = {}
     known_upstreams = [u.name for u in config.upstreams if u.name]
     result: list[tuple[int, RouteMatch, CompiledRoute | None]] = []
@@ -218,6 +223,7 @@ def compile_routes(
         )
         route_retries = retries(route.retries, join_path(path, "retries"), base_retries, errors)
         steps = compile_policies(route.policies, join_path(path, "policies"), context, errors)
+        max_body = route_body_limit(route.limits, join_path(path, "limits"), body_limit, errors)
         for key in route.tags:
             if not key.strip():
                 errors.add(join_path(path, "tags"), "a tag name must not be empty")
@@ -236,6 +242,7 @@ def compile_routes(
                 retries=route_retries,
                 policies=chain(global_steps, steps),
                 tags=MappingProxyType(dict(route.tags)),
+                max_body_bytes=max_body,
             )
         result.append((index, match, compiled))
     return result

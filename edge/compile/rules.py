@@ -21,6 +21,10 @@ health_checks.passive.ejection_ms                1000..3600000    30000
 circuit_breaker.failure_threshold                1..10000         5
 circuit_breaker.open_ms                          100..3600000     30000
 upstream keepalive_pool                          1..10000         64
+limits.max_body_bytes (global or per route)      1..2^40          10 MiB
+limits.max_header_bytes (global)                 1024..1048576    32768
+limits.max_headers (global)                      1..10000         100
+limits.max_url_bytes (global, < header bytes)    256..1048576     8192
 plugin timeout_ms                                1..60000         200
 plugin cache_ttl_ms                              0..86400000      0 (off)
 mock status                                      100..599         200
@@ -122,6 +126,10 @@ EJECTION_MS = Bound(1_000, 3_600_000, 30_000)
 FAILURE_THRESHOLD = Bound(1, 10_000, 5)
 OPEN_MS = Bound(100, 3_600_000, 30_000)
 KEEPALIVE_POOL = Bound(1, 10_000, 64)
+MAX_BODY_BYTES = Bound(1, 1 << 40, 10 * 1024 * 1024)
+MAX_HEADER_BYTES = Bound(1024, 1024 * 1024, 32 * 1024)
+MAX_HEADERS = Bound(1, 10_000, 100)
+MAX_URL_BYTES = Bound(256, 1024 * 1024, 8 * 1024)
 PLUGIN_TIMEOUT_MS = Bound(1, 60_000, 200)
 CACHE_TTL_MS_MAX = 86_400_000
 MAX_RATE = 1e9

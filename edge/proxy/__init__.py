@@ -5,10 +5,12 @@
 - :class:`PreparedConfig` is a version made ready to serve (:mod:`.prepared`).
 
 Inside: the client-facing protocol (:mod:`.client`), a parsed request head (:mod:`.request`),
-one request's lifecycle (:mod:`.exchange`) and its forwarding (:mod:`.forward`), upstream
-keep-alive pools (:mod:`.upstream`), smooth weighted round robin (:mod:`.balancer`), header
-rules (:mod:`.headers`), local responses and errors (:mod:`.local`, :mod:`.errors`), tracing
-(:mod:`.tracing`) and fixed limits (:mod:`.limits`).
+one request's lifecycle (:mod:`.exchange`), its attempts and retries (:mod:`.attempts`) and its
+forwarding (:mod:`.forward`), upstream keep-alive pools (:mod:`.upstream`), WebSocket tunnels
+(:mod:`.tunnel`), shared timeout slots (:mod:`.deadlines`), header rules (:mod:`.headers`),
+local responses and errors (:mod:`.local`, :mod:`.errors`), tracing (:mod:`.tracing`) and fixed
+limits (:mod:`.limits`). Balancing, health, breakers and retry budgets live in
+:mod:`edgeway.edge.balancing`.
 """
 
 from edgeway.edge.proxy.prepared import PreparedConfig

@@ -7,10 +7,17 @@ queue (and reading pauses), so responses never interleave. Keep-alive follows HT
 HTTP/1.0's ``Connection: keep-alive``); a malformed request is answered 400 and the connection
 closed.
 
-Reading the client pauses for three independent reasons (a bit each): a queued pipelined
-request, an upstream that does not take the request body as fast as it comes, and a body
-buffered while the upstream connection opens. Reading resumes when none is left. When the
-client does not read its response fast enough, the exchange's upstream stops being read.
+Reading the client pauses for independent reasons (a bit each): a queued pipelined request,
+an upstream that does not take the request body as fast as it comes, a body buffered while the
+upstream connection opens, a WebSocket handshake waiting for the upstream's answer, a tunnel
+whose upstream does not keep up. Reading resumes when none is left. When the client does not
+read its response fast enough, the exchange's upstream stops being read.
+
+Limits before routing come from the config being served (``limits``): a request target longer
+than ``max_url_bytes`` is answered 414, a head larger than ``max_header_bytes`` or with more
+than ``max_headers`` fields 431, as soon as the bytes read show it (the head is never buffered
+past the limit), and the connection is closed. After a WebSocket handshake answered ``101``
+the connection becomes a raw tunnel (:mod:`.tunnel`).
 """
 
 from __future__ import annotations
@@ -27,24 +34,27 @@ from httptools import (
     HttpRequestParser,
 )
 
-from edgeway.edge.proxy.errors import BadRequest, EdgeError, HeadersTooLarge, RequestTimeout
+from edgeway.edge.proxy.errors import (
+    BadRequest,
+    EdgeError,
+    HeadersTooLarge,
+    RequestTimeout,
+    UriTooLong,
+)
 from edgeway.edge.proxy.exchange import Exchange
 from edgeway.edge.proxy.forward import ProxyExchange
-from edgeway.edge.proxy.limits import (
-    HEAD_TIMEOUT,
-    KEEPALIVE_TIMEOUT,
-    MAX_HEAD_BYTES,
-    WRITE_HIGH_WATER,
-)
+from edgeway.edge.proxy.limits import HEAD_TIMEOUT, KEEPALIVE_TIMEOUT, WRITE_HIGH_WATER
 from edgeway.edge.proxy.local import CLOSE, render_error
 from edgeway.edge.proxy.request import Peer, RequestHead, new_request_id
 from edgeway.edge.proxy.runtime import Runtime
+from edgeway.edge.proxy.tunnel import Tunnel
 
 __all__ = ["ClientConnection"]
 
 log = structlog.get_logger(__name__)
 
 PAUSE_QUEUE = 1
+PAUSE_UPGRADE = 8
 
 
 class ClientConnection(asyncio.Protocol):
@@ -72,6 +82,9 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self.closing = False
         self.broken = False
+        self.upgrading = False
+        """A WebSocket handshake is on its way: the stream is not HTTP any more."""
+        self.tunnel: Tunnel | None = None
         self.feeding = False
         self.idle_since = 0.0
         self.discard_since = 0.0
@@ -90,13 +103,20 @@ class ClientConnection(asyncio.Protocol):
         self.rt.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.from_client(data)
+            return
         if self.broken:
+            return
+        if self.upgrading:
+            self._early(data)
             return
         self.feeding = True
         try:
             self.parser.feed_data(data)
-        except HttpParserUpgrade:
-            self.broken = self.closing = True  # upgrades come with issue 4: close after
+        except HttpParserUpgrade as exc:
+            self.upgrade_requested(data[exc.args[0] :])
         except HttpParserCallbackError as exc:  # a bug of ours, not the client's
             cause = exc.__context__ or exc
             log.error("request handling failed", error=repr(cause), exc_info=cause)
@@ -111,12 +131,22 @@ class ClientConnection(asyncio.Protocol):
             active.flush()
         if self.in_head and not self.broken:
             self.head_bytes += len(data)
-            if self.head_bytes > MAX_HEAD_BYTES:
-                self.malformed(HeadersTooLarge())
+            limits = self.rt.limits
+            if len(self.url) > limits.max_url_bytes:
+                self.malformed(UriTooLong(f"the request target is longer than "
+                                          f"{limits.max_url_bytes} bytes"))
+            elif self.head_bytes > limits.max_header_bytes:
+                self.malformed(HeadersTooLarge(f"the request head is larger than "
+                                               f"{limits.max_header_bytes} bytes"))
+            elif len(self.raw) > limits.max_headers:
+                self.malformed(HeadersTooLarge(f"the request has more than "
+                                               f"{limits.max_headers} header fields"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.rt.connection_closed(self)
+        if self.tunnel is not None:
+            self.tunnel.client_closed()
         active, queued = self.active, list(self.queue)
         self.active = None
         self.queue.clear()
@@ -127,12 +157,18 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.tunnel is not None:
+            self.tunnel.client_paused(True)
+            return
         active = self.active
         if active is not None and active.up is not None:
             active.up.set_reading(True)
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        if self.tunnel is not None:
+            self.tunnel.client_paused(False)
+            return
         active = self.active
         if active is not None and active.up is not None:
             active.up.set_reading(False)
@@ -163,8 +199,16 @@ class ClientConnection(asyncio.Protocol):
             self.peer, parser.get_method(), self.url, self.raw,
             parser.get_http_version() == "1.0", parser.should_keep_alive(),
         )  # fmt: skip
-        if self.head_size + len(self.url) > MAX_HEAD_BYTES:
-            head.error = HeadersTooLarge()
+        limits = self.rt.limits
+        if len(self.url) > limits.max_url_bytes:
+            head.error = UriTooLong(f"the request target is longer than "
+                                    f"{limits.max_url_bytes} bytes")
+        elif self.head_size + len(self.url) > limits.max_header_bytes:
+            head.error = HeadersTooLarge(f"the request head is larger than "
+                                         f"{limits.max_header_bytes} bytes")
+        elif len(self.raw) > limits.max_headers:
+            head.error = HeadersTooLarge(f"the request has more than {limits.max_headers} "
+                                         "header fields")
         exchange = ProxyExchange(self, head)
         self.reading = exchange
         if self.closing:
@@ -209,7 +253,9 @@ class ClientConnection(asyncio.Protocol):
         if exchange is not self.active:
             return
         self.active = None
-        if exchange.close_after or self.closing or self.rt.draining:
+        if self.tunnel is not None:
+            return
+        if exchange.close_after or self.closing or self.rt.draining or self.upgrading:
             self.close()
             return
         if self.queue:
@@ -217,9 +263,9 @@ class ClientConnection(asyncio.Protocol):
             assert self.rt.loop is not None
             self.rt.loop.call_soon(self._dispatch_queued, following)
             return
-        self.resume(PAUSE_QUEUE)
-        assert self.rt.loop is not None
-        self.idle_since = self.rt.loop.time()
+        if self.pauses:
+            self.resume(PAUSE_QUEUE)
+        self.idle_since = self.rt.loop.time()  # type: ignore[union-attr]
 
     def _dispatch_queued(self, exchange: Exchange) -> None:
         if exchange is self.active and not exchange.done:
@@ -228,6 +274,32 @@ class ClientConnection(asyncio.Protocol):
             exchange.dispatch()
             exchange.flush_up()
             exchange.flush()
+
+    def upgrade_requested(self, rest: bytes) -> None:
+        """The parser stopped after a request that asks to switch protocols: a WebSocket
+        handshake being forwarded waits for its answer (``rest``, what the client sent
+        after it, waits too); any other upgrade ends the connection after its response."""
+        active = self.active
+        if active is not None and not active.done and active.head.upgrade \
+                and active.forwarding:
+            self.upgrading = True
+            self.pause(PAUSE_UPGRADE)
+            self._early(rest)
+            return
+        self.broken = self.closing = True
+        if active is None:
+            self.close()
+
+    def _early(self, data: bytes) -> None:
+        active = self.active
+        if active is not None and data:
+            active.early += data
+
+    def upgraded(self, tunnel: Tunnel) -> None:
+        """The upstream answered 101: relay bytes from now on (:mod:`.tunnel`)."""
+        self.tunnel = tunnel
+        self.upgrading = False
+        self.resume(PAUSE_UPGRADE)
 
     def close(self) -> None:
         """Close after what is already written (the current response)."""
@@ -264,6 +336,8 @@ class ClientConnection(asyncio.Protocol):
         """Close an idle keep-alive connection past its timeout; answer 408 to a head that
         takes too long; close when the rest of an answered request's body takes too long."""
         active = self.active
+        if self.tunnel is not None:
+            return
         if active is None and self.reading is None and not self.in_head:
             if now - self.idle_since > KEEPALIVE_TIMEOUT:
                 self.close()
@@ -273,7 +347,10 @@ class ClientConnection(asyncio.Protocol):
             self.close()
 
     def drain(self) -> None:
-        """Shutting down: close now when idle, else after the response in flight."""
+        """Shutting down: close now when idle, else after the response in flight (a tunnel
+        stays until the drain timeout)."""
+        if self.tunnel is not None:
+            return
         self.closing = True
         if self.active is None:
             self.close()

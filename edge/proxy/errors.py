@@ -12,10 +12,13 @@ from typing import ClassVar
 
 __all__ = [
     "BadRequest",
+    "CircuitOpen",
     "EdgeError",
     "ExpectationFailed",
     "HeadersTooLarge",
     "NoConfig",
+    "NoHealthyTarget",
+    "PayloadTooLarge",
     "PluginUnavailable",
     "RequestTimeout",
     "RouteNotFound",
@@ -24,6 +27,7 @@ __all__ = [
     "UpstreamReset",
     "UpstreamTimeout",
     "UpstreamUnavailable",
+    "UriTooLong",
 ]
 
 
@@ -61,6 +65,16 @@ class HeadersTooLarge(EdgeError):
     default_message = "the request line and headers are too large"
 
 
+class PayloadTooLarge(EdgeError):
+    status, code, closes = 413, "payload_too_large", True
+    default_message = "the request body is larger than this route accepts"
+
+
+class UriTooLong(EdgeError):
+    status, code, closes = 414, "uri_too_long", True
+    default_message = "the request target is too long"
+
+
 class RouteNotFound(EdgeError):
     status, code = 404, "route_not_found"
     default_message = "no route matches the request"
@@ -74,6 +88,16 @@ class NoConfig(EdgeError):
 class PluginUnavailable(EdgeError):
     status, code = 503, "plugin_unavailable"
     default_message = "a plugin of this route is not available"
+
+
+class NoHealthyTarget(EdgeError):
+    status, code = 503, "no_healthy_upstream"
+    default_message = "no target of the upstream is healthy"
+
+
+class CircuitOpen(EdgeError):
+    status, code = 503, "circuit_open"
+    default_message = "the upstream's circuit breaker is open"
 
 
 class UpstreamError(EdgeError):

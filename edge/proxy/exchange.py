@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from edgeway.edge.proxy.errors import EdgeError, NoConfig, RouteNotFound
+from edgeway.edge.proxy.errors import EdgeError, NoConfig, PayloadTooLarge, RouteNotFound
 from edgeway.edge.proxy.limits import BODY_BUFFER, DISCARD_LIMIT
 from edgeway.edge.proxy.local import CLOSE, KEEP_ALIVE, Canned, render_error
 from edgeway.edge.proxy.prepared import PreparedConfig, RoutePlan, TargetPlan
@@ -51,8 +51,9 @@ class Exchange:
     target: TargetPlan | None = None
     up: UpstreamConnection | None = None
     connecting: asyncio.Task[None] | None = None
-    timer: asyncio.TimerHandle | None = None
-    first_byte_timer: asyncio.TimerHandle | None = None
+    total_slot = 0
+    """The :class:`~.deadlines.Deadlines` slot of the total timeout (0: none)."""
+    first_byte_slot = 0
     up_started = 0.0
     up_ms: float | None = None
     retried = False
@@ -61,7 +62,10 @@ class Exchange:
     # the request body
     pending: list[bytes] | None = None
     pending_size = 0
+    body_size = 0
     discarded = 0
+    early = b""
+    """Bytes the client sent after a WebSocket handshake, held until the upstream switches."""
     request_done = False
     # the response
     status = 0
@@ -81,6 +85,8 @@ class Exchange:
         """When the request head was complete (``perf_counter``: uvloop's clock ticks in ms)."""
         self.out: list[bytes] = []
         self.up_out: list[bytes] = []
+        self.body_limit = rt.limits.max_body_bytes
+        """The route's body limit once routed (the global one before)."""
 
     # -- deciding -------------------------------------------------------------------------
 
@@ -103,6 +109,11 @@ class Exchange:
             return
         plan = self.plan = config.plans[hit.route.index]
         head.params = hit.params
+        limit = self.body_limit = plan.max_body
+        if (head.length or 0) > limit or self.body_size > limit:
+            self.fail(PayloadTooLarge(f"the request body ({head.length or self.body_size} "
+                                      f"bytes) is larger than {limit} bytes"))
+            return
         try:
             for hook in plan.hooks:
                 answer = hook(head)
@@ -164,6 +175,12 @@ class Exchange:
     # -- the request body, from the client connection ----------------------------------------
 
     def request_body(self, chunk: bytes) -> None:
+        size = self.body_size = self.body_size + len(chunk)
+        if size > self.body_limit and self.head.chunked and not self.done \
+                and self.plan is not None:
+            self.request_failed(PayloadTooLarge(
+                f"the request body is larger than {self.body_limit} bytes"))
+            return
         if self.done:
             self.discarded += len(chunk)
             if self.discarded > DISCARD_LIMIT:
@@ -231,13 +248,24 @@ class Exchange:
         """The whole request is in the upstream's hands: finish its framing, start waiting."""
         raise NotImplementedError
 
+    @property
+    def holds_target(self) -> bool:
+        """Whether the current attempt holds something of its target (see ``attempts``)."""
+        return False
+
+    def release_target(self) -> None:
+        """Give back what the current attempt holds of its target (see ``attempts``)."""
+
     def stop_timers(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if self.first_byte_timer is not None:
-            self.first_byte_timer.cancel()
-            self.first_byte_timer = None
+        if self.total_slot:
+            self.rt.deadlines.cancel(self.total_slot, self)
+            self.total_slot = 0
+        if self.first_byte_slot:
+            self.rt.deadlines.cancel(self.first_byte_slot, self)
+            self.first_byte_slot = 0
+
+    def timed_out(self, kind: int) -> None:
+        """A deadline of this exchange passed (see ``forward``)."""
 
     def drop_upstream(self) -> None:
         """Stop any upstream work: cancel connecting, abort the connection (not reusable)."""
@@ -258,7 +286,10 @@ class Exchange:
             return
         self.done = True
         self.flush()
-        self.stop_timers()
+        if self.total_slot or self.first_byte_slot:
+            self.stop_timers()
+        if self.holds_target:
+            self.release_target()
         up = self.up
         if up is not None:
             self.up = None
@@ -266,10 +297,12 @@ class Exchange:
         if self.connecting is not None:
             self.connecting.cancel()
             self.connecting = None
-        self.conn.resume(PAUSE_UPSTREAM | PAUSE_BUFFER)
+        conn = self.conn
+        if conn.pauses:
+            conn.resume(PAUSE_UPSTREAM | PAUSE_BUFFER)
         self.record()
         if self.request_done:
-            self.conn.transaction_done(self)
+            conn.transaction_done(self)
         elif self.close_after:
             self.conn.close()  # answered before the body came: do not wait for it
         else:  # the rest of the body is read and dropped, then the connection goes on
@@ -286,6 +319,7 @@ class Exchange:
         self.flush()
         self.stop_timers()
         self.drop_upstream()
+        self.release_target()
         self.record()
         self.conn.close()
 
@@ -299,6 +333,7 @@ class Exchange:
         self.error = self.error or "the client closed the connection"
         self.stop_timers()
         self.drop_upstream()
+        self.release_target()
         if self.config is not None or self.trace is not None:
             self.record()
 
@@ -312,7 +347,7 @@ class Exchange:
         route = plan.id if plan is not None else None
         version = config.version if config is not None else None
         trace = self.trace
-        if trace is not None:
+        if trace is not None and (trace.span is not None or trace.client is not None):
             trace.end(status, route, version, self.error)
         access_log = self.rt.access_log
         if access_log is not None:

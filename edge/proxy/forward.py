@@ -1,18 +1,26 @@
 """Forwarding one request to an upstream target and relaying its response, streaming.
 
-:class:`ProxyExchange` picks a target (smooth weighted round robin), takes an idle pooled
-connection or opens one (connect timeout), writes the request head and streams the body as it
-arrives (``Content-Length`` or re-chunked), then relays the response as the upstream's parser
-produces it: headers filtered and reframed for the client (``Content-Length`` kept, otherwise
-chunked to HTTP/1.1 clients and close-delimited to HTTP/1.0 ones), body written as it comes.
-Backpressure runs both ways: a full upstream write buffer pauses reading the client, a full
-client write buffer pauses reading the upstream.
+:class:`ProxyExchange` checks the upstream's circuit breaker, picks a target (the upstream's
+balancer, skipping targets that are down), takes an idle pooled connection or opens one
+(connect timeout), writes the request head and streams the body as it arrives
+(``Content-Length`` or re-chunked), then relays the response as the upstream's parser produces
+it: headers filtered and reframed for the client (``Content-Length`` kept, otherwise chunked to
+HTTP/1.1 clients and close-delimited to HTTP/1.0 ones), body written as it comes. Backpressure
+runs both ways: a full upstream write buffer pauses reading the client, a full client write
+buffer pauses reading the upstream.
 
-Failures before the response started are answered with JSON errors: 502 when the target
-refuses, resets or sends garbage, 504 when the connect, first-byte or total timeout passes.
-After that the client connection is closed (the client sees a short body). A request without a
-body that fails on a reused keep-alive connection before any response byte (the upstream closed
-it while idle) is tried once more on a new connection.
+An attempt fails when the target refuses or cannot be reached, resets or closes before
+answering, answers something that is not HTTP, or sends nothing within the first-byte timeout;
+every failure and every 5xx answer counts against the target (passive health) and the
+upstream's breaker. A failed attempt is retried on another target (:mod:`.attempts` decides
+whether) while the response has not started; otherwise it is answered with a JSON error: 502
+(refused, reset, garbage), 504 (connect, first-byte or total timeout), 503 when no target is
+healthy or the breaker is open. After the response started the client connection is closed
+(the client sees a short body). A request on a reused keep-alive connection that the upstream
+closed while idle is tried once more on a new connection when it is safe to repeat.
+
+A WebSocket handshake is forwarded with its upgrade headers; a ``101`` answer turns both
+connections into a raw byte tunnel (:mod:`.tunnel`).
 """
 
 from __future__ import annotations
@@ -20,25 +28,35 @@ from __future__ import annotations
 from time import perf_counter
 from urllib.parse import quote
 
+from edgeway.edge.proxy.attempts import AttemptExchange
 from edgeway.edge.proxy.errors import (
-    EdgeError,
+    CircuitOpen,
+    NoHealthyTarget,
     UpstreamBadResponse,
     UpstreamReset,
     UpstreamTimeout,
-    UpstreamUnavailable,
 )
-from edgeway.edge.proxy.exchange import PAUSE_BUFFER, PAUSE_UPSTREAM, Exchange
-from edgeway.edge.proxy.headers import RESPONSE_SKIP, request_head
+from edgeway.edge.proxy.exchange import PAUSE_BUFFER, PAUSE_UPSTREAM
+from edgeway.edge.proxy.headers import (
+    FORWARD,
+    RESPONSE_CHUNKED,
+    RESPONSE_KINDS,
+    RESPONSE_LENGTH,
+    response_kind,
+)
 from edgeway.edge.proxy.local import CONTINUE, status_line
 from edgeway.edge.proxy.prepared import RoutePlan
-from edgeway.edge.proxy.upstream import TargetPool, UpstreamConnection
+from edgeway.edge.proxy.tunnel import Tunnel
+from edgeway.edge.proxy.upstream import UpstreamConnection
 from edgeway.edge.routing import RouteHit
 
 __all__ = ["ProxyExchange"]
 
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+_UPGRADED = b"connection: upgrade\r\nupgrade: websocket\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 _NO_BODY = frozenset({204, 304})
+TOTAL, FIRST_BYTE = 1, 2
 
 
 def _target_bytes(path: str, query: str) -> bytes:
@@ -49,17 +67,18 @@ def _target_bytes(path: str, query: str) -> bytes:
         return quote(text, safe="/%?=&;:@!$'()*+,~-._").encode()
 
 
-class ProxyExchange(Exchange):
+class ProxyExchange(AttemptExchange):
     """An exchange that can forward; see the module docstring."""
 
-    got_bytes = False
     reason = b""
-    resp_headers: list[tuple[bytes, bytes]] | None = None
+    lines: list[bytes] | None = None
+    """The response head for the client, built as the upstream's headers are parsed."""
+    resp_length: bytes | None = None
+    resp_chunked = False
     chunk_out = False
     close_delimited = False
     interim = False
-    sent_all = False
-    up_head = b""
+    switching = False
 
     # -- starting -------------------------------------------------------------------------
 
@@ -68,65 +87,44 @@ class ProxyExchange(Exchange):
         head, upstream = self.head, plan.upstream
         assert upstream is not None
         assert self.trace is not None
-        target = self.target = upstream.pick()
+        self.upstream = upstream
+        now = self.up_started = perf_counter()
+        breaker = upstream.breaker
+        if breaker is not None:
+            verdict = breaker.allow(now)
+            if not verdict:
+                self.fail(CircuitOpen(
+                    f"the circuit breaker of upstream {upstream.name!r} is open (next probe in "
+                    f"{breaker.retry_after(now):.1f} s)"))  # fmt: skip
+                return
+            self.probing = verdict == 2
+        if plan.attempts:
+            upstream.budget.request(now)
+        index = upstream.pick(head, head.params, 0, now)
+        if index < 0:
+            self.end_probe()
+            self.fail(NoHealthyTarget(f"no target of upstream {upstream.name!r} is healthy"))
+            return
         path = head.path
         if plan.strip_path:
             path = hit.remainder or "/"
         elif plan.rewrite is not None:
             rendered, rest = plan.rewrite.render(hit.params), hit.remainder
             path = rendered + (rest[1:] if rest and rendered.endswith("/") else rest)
-        request_target = (
+        self.request_target = (
             head.target if path is head.path and head.target else _target_bytes(path, head.query)
         )
-        host = head.host_header if plan.preserve_host and head.host_header else target.host_value
-        traceparent = self.trace.upstream(head.method, target.host, target.port)
-        self.up_head = request_head(head, request_target, host, traceparent)
+        first = upstream.targets[index]
+        self.traceparent = self.trace.upstream(head.method, first.host, first.port)
         if head.expect_continue and not self.request_done and not self.pending:
             self.conn.write(CONTINUE)
-        self.up_started = now = perf_counter()
-        self.timer = self.loop.call_later(self.started + plan.total_s - now, self.total_timeout)
-        self.use_connection(reuse=True)
-
-    def use_connection(self, *, reuse: bool) -> None:
-        """Attach an idle pooled connection (when ``reuse``) or start opening a new one."""
-        assert self.target is not None
-        pool = self.target.pool
-        assert pool is not None, "targets are bound to pools when a config is installed"
-        up = pool.take() if reuse else None
-        if up is not None:
-            self.attach(up)
-        else:
-            self.connecting = self.rt.spawn(self.connect(pool))
-
-    async def connect(self, pool: TargetPool) -> None:
-        plan, target = self.plan, self.target
-        assert plan is not None
-        assert target is not None
-        left = self.started + plan.total_s - perf_counter()
-        timeout = max(0.001, min(plan.connect_s, left))
-        try:
-            up = await pool.connect(timeout)
-        except TimeoutError:
-            self.connecting = None
-            ms = round(timeout * 1000)
-            self.upstream_failed(UpstreamTimeout(f"connecting to {target.address} timed out "
-                                                 f"after {ms} ms"))
-            return
-        except Exception as exc:  # OSError and friends: refused, unreachable, DNS
-            self.connecting = None
-            why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            self.upstream_failed(UpstreamUnavailable(f"could not connect to {target.address}: "
-                                                     f"{why}"))
-            return
-        self.connecting = None
-        if self.done:
-            pool.release(up)
-        else:
-            self.attach(up)
+        self.total_slot = self.rt.deadlines.add(self.started + plan.total_s - now, self, TOTAL)
+        self.attempt(index)
 
     def attach(self, up: UpstreamConnection) -> None:
         """Send the head and any body received so far on ``up``."""
         self.up = up
+        self.reached = True
         up.begin(self, self)
         up_out = self.up_out
         up_out.append(self.up_head)
@@ -158,25 +156,36 @@ class ProxyExchange(Exchange):
         plan = self.plan
         assert plan is not None
         if plan.first_byte_s is not None and not self.got_bytes:
-            self.first_byte_timer = self.loop.call_later(plan.first_byte_s,
-                                                         self.first_byte_timeout)
+            self.first_byte_slot = self.rt.deadlines.add(plan.first_byte_s, self, FIRST_BYTE)
 
     # -- the response: HttpResponseParser callbacks -----------------------------------------
 
     def on_message_begin(self) -> None:
         self.got_bytes = True
-        if self.first_byte_timer is not None:
-            self.first_byte_timer.cancel()
-            self.first_byte_timer = None
-        self.resp_headers = []
+        if self.first_byte_slot:
+            self.rt.deadlines.cancel(self.first_byte_slot, self)
+            self.first_byte_slot = 0
+        self.lines = [b""]  # the status line goes first, once known
         self.reason = b""
+        self.resp_length = None
+        self.resp_chunked = False
 
     def on_status(self, status: bytes) -> None:
         self.reason += status
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if not self.responded and self.resp_headers is not None:
-            self.resp_headers.append((name, value))
+        lines = self.lines
+        if lines is None or self.responded:  # trailers of a chunked response: not relayed
+            return
+        kind = RESPONSE_KINDS.get(name)
+        if kind is None:
+            kind = response_kind(name)
+        if kind == FORWARD:
+            lines += (name, b": ", value, b"\r\n")
+        elif kind == RESPONSE_LENGTH:
+            self.resp_length = value
+        elif kind == RESPONSE_CHUNKED:
+            self.resp_chunked = True
 
     def on_headers_complete(self) -> None:
         up = self.up
@@ -184,25 +193,26 @@ class ProxyExchange(Exchange):
             return
         parser = up.parser
         status = parser.get_status_code()
+        head = self.head
         if status < 200:
-            self.interim = True  # 100 Continue, 103 Early Hints: not relayed
-            return
+            if status == 101 and head.upgrade:
+                self.switching = True
+            else:
+                self.interim = True  # 100 Continue, 103 Early Hints: not relayed
+                return
+        elif head.upgrade:
+            self.close_after = True  # refused: the client's stream is not HTTP any more
         self.status = status
         self.up_ms = (perf_counter() - self.up_started) * 1000
-        head = self.head
-        length: bytes | None = None
-        chunked = False
-        lines = [status_line(status, self.reason)]
-        for name, value in self.resp_headers or ():
-            lname = name.lower()
-            if lname in RESPONSE_SKIP:
-                if lname == b"content-length":
-                    length = value
-                elif lname == b"transfer-encoding":
-                    chunked = True
-                continue
-            lines += (name, b": ", value, b"\r\n")
-        if length is not None:
+        if status >= 500 or self.upstream.watched:  # type: ignore[union-attr]
+            self.outcome(status)
+        length, chunked = self.resp_length, self.resp_chunked
+        lines = self.lines
+        assert lines is not None
+        lines[0] = status_line(status, self.reason)
+        if self.switching:
+            lines.append(_UPGRADED)
+        elif length is not None:
             lines += (b"content-length: ", length, b"\r\n")
         elif head.method != "HEAD" and status not in _NO_BODY:
             self.close_delimited = not chunked
@@ -211,13 +221,13 @@ class ProxyExchange(Exchange):
             else:
                 self.chunk_out = True
                 lines.append(_CHUNKED)
-        lines += (b"x-request-id: ", head.request_id_bytes, b"\r\n", self.connection_header(),
-                  b"\r\n")
+        lines += (b"x-request-id: ", head.request_id_bytes, b"\r\n",
+                  b"" if self.switching else self.connection_header(), b"\r\n")
         self.out.append(b"".join(lines))
         self.responded = True
-        if head.method == "HEAD":  # no body follows, whatever the headers say...
-            # ...unless the upstream sends it anyway (some do): only a connection whose
-            # response announced no body is safe to reuse
+        if head.method == "HEAD" and not self.switching:  # no body follows, whatever the
+            # headers say... unless the upstream sends it anyway (some do): only a connection
+            # whose response announced no body is safe to reuse
             announced = chunked or self.close_delimited or length not in (None, b"0")
             self.response_end(parser.should_keep_alive() and not announced)
 
@@ -236,14 +246,35 @@ class ProxyExchange(Exchange):
         up = self.up
         if self.done or up is None or up.parser is None:
             return
+        if self.switching:
+            self.start_tunnel(up)
+            return
         if self.chunk_out:
             self.out.append(_LAST_CHUNK)
         self.response_end(up.parser.should_keep_alive())
 
     def response_end(self, keep_alive: bool) -> None:
-        self.reusable = keep_alive and self.sent_all and not self.close_delimited
+        self.reusable = keep_alive and self.sent_all and not self.close_delimited \
+            and not self.head.upgrade
+        trace = self.trace
+        if trace is not None and trace.client is not None:
+            trace.end_upstream(self.status)
+        self.complete()
+
+    def start_tunnel(self, up: UpstreamConnection) -> None:
+        """The upstream switched protocols: relay raw bytes both ways from now on."""
+        conn = self.conn
+        self.flush()  # the 101 goes out before any tunnelled byte
+        self.up = None
+        up.user = None
+        up.parser = None
+        tunnel = Tunnel(conn, up)
+        early, self.early = self.early, b""
+        if early:
+            up.write(early)
         if self.trace is not None:
-            self.trace.end_upstream(self.status)
+            self.trace.end_upstream(101)
+        conn.upgraded(tunnel)
         self.complete()
 
     # -- what the connection reports ------------------------------------------------------
@@ -259,17 +290,11 @@ class ProxyExchange(Exchange):
             return
         self.up = None
         if not self.responded:
-            head = self.head
-            if not self.retried and conn.uses > 1 and not self.got_bytes and not head.chunked \
-                    and not head.length:
-                self.retried = True  # a stale keep-alive connection: once more, on a new one
-                self.sent_all = False
-                self.up_out.clear()
-                self.use_connection(reuse=False)
-                return
+            if conn.uses > 1 and not self.got_bytes and self.stale_retry():
+                return  # a keep-alive connection the upstream closed while idle
             why = f": {exc}" if exc else ""
-            self.upstream_failed(UpstreamReset(
-                f"the upstream closed the connection before answering{why}"))
+            self.attempt_failed(UpstreamReset(
+                f"the upstream closed the connection before answering{why}"), reached=True)
         elif self.close_delimited:  # the upstream's close ends the body
             if self.chunk_out:
                 self.out.append(_LAST_CHUNK)
@@ -284,31 +309,27 @@ class ProxyExchange(Exchange):
             return
         self.up = None
         why = str(exc) or type(exc).__name__
-        self.upstream_failed(UpstreamBadResponse(f"the upstream sent an invalid response: {why}"))
+        self.attempt_failed(UpstreamBadResponse(f"the upstream sent an invalid response: {why}"),
+                            reached=True)
 
-    def upstream_failed(self, error: EdgeError) -> None:
-        if self.done:
-            return
-        if self.trace is not None:
-            self.trace.end_upstream(0, error.message)
-        self.drop_upstream()
-        if not self.request_done:
-            self.close_after = True  # do not wait for the rest of a body nobody will read
-        if self.responded:
-            self.abort_client(error.message)
+    def timed_out(self, kind: int) -> None:
+        if kind == TOTAL:
+            self.total_timeout()
         else:
-            self.fail(error)
+            self.first_byte_timeout()
 
     def total_timeout(self) -> None:
-        self.timer = None
+        self.total_slot = 0
         if not self.done and self.plan is not None:
             ms = round(self.plan.total_s * 1000)
-            self.upstream_failed(UpstreamTimeout(f"the upstream did not answer within {ms} ms"))
+            self.attempt_failed(UpstreamTimeout(f"the upstream did not answer within {ms} ms"),
+                                reached=True, final=True)
 
     def first_byte_timeout(self) -> None:
-        self.first_byte_timer = None
+        self.first_byte_slot = 0
         plan = self.plan
         if not self.done and not self.got_bytes and plan is not None and plan.first_byte_s:
             ms = round(plan.first_byte_s * 1000)
-            self.upstream_failed(UpstreamTimeout(
-                f"the upstream sent nothing within {ms} ms of receiving the request"))
+            self.attempt_failed(UpstreamTimeout(
+                f"the upstream sent nothing within {ms} ms of receiving the request"),
+                reached=True)  # fmt: skip

@@ -18,11 +18,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOP_BY_HOP",
+    "REQUEST_KINDS",
+    "RESPONSE_KINDS",
     "RESPONSE_SKIP",
     "SPECIAL",
     "connection_tokens",
     "forwarded_for",
     "request_head",
+    "request_kind",
+    "response_kind",
 ]
 
 HOP_BY_HOP = frozenset({
@@ -31,7 +35,8 @@ HOP_BY_HOP = frozenset({
 })  # fmt: skip
 
 # Request headers the edge reads or replaces; the rest are forwarded as they came.
-HOST, CONNECTION, LENGTH, CHUNKED, EXPECT, REQUEST_ID, TRACEPARENT, XFF, FORWARDED, DROP = range(10)
+(HOST, CONNECTION, LENGTH, CHUNKED, EXPECT, REQUEST_ID, TRACEPARENT, XFF, FORWARDED, UPGRADE,
+ DROP) = range(11)
 SPECIAL: dict[bytes, int] = {
     b"host": HOST,
     b"connection": CONNECTION,
@@ -42,13 +47,51 @@ SPECIAL: dict[bytes, int] = {
     b"traceparent": TRACEPARENT,
     b"x-forwarded-for": XFF,
     b"forwarded": FORWARDED,
+    b"upgrade": UPGRADE,
     b"x-forwarded-proto": DROP,
     b"x-forwarded-host": DROP,
-    **{name: DROP for name in HOP_BY_HOP if name not in (b"connection", b"transfer-encoding")},
+    **{name: DROP for name in HOP_BY_HOP
+       if name not in (b"connection", b"transfer-encoding", b"upgrade")},
 }
 
 RESPONSE_SKIP = HOP_BY_HOP | {b"content-length", b"x-request-id"}
 """Upstream response headers the edge does not copy: it writes framing and the request id."""
+
+FORWARD, RESPONSE_LENGTH, RESPONSE_CHUNKED, RESPONSE_DROP = -1, 1, 2, 3
+_CACHE_LIMIT = 2048
+REQUEST_KINDS: dict[bytes, int] = {}
+"""Request header names as clients spell them, with their kind (see :func:`request_kind`)."""
+RESPONSE_KINDS: dict[bytes, int] = {}
+"""Response header names as upstreams spell them, with their kind (:func:`response_kind`)."""
+
+
+def request_kind(name: bytes) -> int:
+    """What the edge does with a request header called ``name`` as sent (any case): one of
+    the ``SPECIAL`` kinds, or ``FORWARD``. Names are remembered as clients spell them, so the
+    common ones cost one dict lookup."""
+    kind = REQUEST_KINDS.get(name)
+    if kind is None:
+        kind = SPECIAL.get(name.lower(), FORWARD)
+        if len(REQUEST_KINDS) < _CACHE_LIMIT:
+            REQUEST_KINDS[name] = kind
+    return kind
+
+
+def response_kind(name: bytes) -> int:
+    """What the edge does with a response header called ``name``: ``FORWARD`` it, note the
+    ``RESPONSE_LENGTH`` or ``RESPONSE_CHUNKED`` framing, or ``RESPONSE_DROP`` it."""
+    kind = RESPONSE_KINDS.get(name)
+    if kind is None:
+        lower = name.lower()
+        if lower == b"content-length":
+            kind = RESPONSE_LENGTH
+        elif lower == b"transfer-encoding":
+            kind = RESPONSE_CHUNKED
+        else:
+            kind = RESPONSE_DROP if lower in RESPONSE_SKIP else FORWARD
+        if len(RESPONSE_KINDS) < _CACHE_LIMIT:
+            RESPONSE_KINDS[name] = kind
+    return kind
 
 
 def connection_tokens(value: bytes) -> frozenset[bytes]:
@@ -66,6 +109,7 @@ def forwarded_for(client_ip: str, host: bytes | None, proto: bytes) -> bytes:
 
 
 _CHUNKED = b"transfer-encoding: chunked\r\n"
+_UPGRADE = b"connection: upgrade\r\nupgrade: websocket\r\n"
 
 
 def request_head(head: RequestHead, target: bytes, host: bytes, traceparent: bytes) -> bytes:
@@ -85,6 +129,8 @@ def request_head(head: RequestHead, target: bytes, host: bytes, traceparent: byt
     )  # fmt: skip
     if head.host_header:
         parts += (b"x-forwarded-host: ", head.host_header, b"\r\n")
+    if head.upgrade:
+        parts.append(_UPGRADE)
     if head.chunked:
         parts.append(_CHUNKED)
     elif head.length is not None:

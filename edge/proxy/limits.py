@@ -1,9 +1,9 @@
 """Fixed limits and timeouts of the proxy core, in one place.
 
 Per-route and per-upstream timeouts come from the compiled config (connect, first byte, total;
-29 s total by default). These bound what the config does not: the client side of a connection
-and the memory a single request may hold. Issue 4's configurable limits (body size, header
-count, URL length) build on these.
+29 s total by default), and so do the request limits (body size, head size, header count, URL
+length: ``RequestLimits``). These bound what the config does not: the client side of a
+connection and the memory a single request may hold.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ __all__ = [
     "HEAD_TIMEOUT",
     "HOUSEKEEPING_INTERVAL",
     "KEEPALIVE_TIMEOUT",
-    "MAX_HEAD_BYTES",
     "UPSTREAM_IDLE_TIMEOUT",
     "WRITE_HIGH_WATER",
 ]
@@ -24,9 +23,6 @@ KEEPALIVE_TIMEOUT = 75.0
 
 HEAD_TIMEOUT = 10.0
 """Seconds a client has to send a complete request head once it started one (408 after)."""
-
-MAX_HEAD_BYTES = 64 * 1024
-"""Most bytes a request line plus headers may take (431 beyond)."""
 
 BODY_BUFFER = 256 * 1024
 """Request body bytes held while the upstream connection is being opened; the client is paused

@@ -1,9 +1,11 @@
-"""A config version made ready to serve: router, per-route plans, balancers, canned responses.
+"""A config version made ready to serve: router, per-route plans, upstream plans, canned
+responses.
 
 :func:`prepare` is pure (no loop, no sockets), so it can run in a thread; it does every piece
-of work that depends only on the config, so a request only looks things up. The proxy binds the
-upstream targets to its long-lived connection pools when it installs the version
-(:meth:`PreparedConfig.bind`), on the loop.
+of work that depends only on the config (router, balancers, hash rings, rendered mocks), so a
+request only looks things up. The proxy binds the upstream targets to its long-lived
+connection pools and target states when it installs the version (:meth:`PreparedConfig.bind`
+and :class:`~edgeway.edge.balancing.LiveUpstreams`), on the loop.
 
 A route's request-phase policy chain becomes a tuple of hooks in phase order, each taking the
 request and returning ``None`` (go on), a ``LocalResponse`` (answer it) or an ``EdgeError``.
@@ -21,15 +23,15 @@ from types import MappingProxyType
 
 import structlog
 
+from edgeway.edge.balancing import TargetPlan, UpstreamPlan
 from edgeway.edge.compile.model import (
     CompiledConfig,
     CompiledRoute,
     PolicyStep,
+    RequestLimits,
     RewriteTemplate,
-    UpstreamPool,
 )
 from edgeway.edge.policies.base import LocalResponse, PolicyHandler, Request
-from edgeway.edge.proxy.balancer import WeightedRoundRobin
 from edgeway.edge.proxy.errors import EdgeError, PluginUnavailable
 from edgeway.edge.proxy.local import Canned
 from edgeway.edge.proxy.upstream import TargetPool
@@ -40,31 +42,6 @@ __all__ = ["Hook", "PreparedConfig", "RoutePlan", "TargetPlan", "UpstreamPlan", 
 log = structlog.get_logger(__name__)
 
 Hook = Callable[[Request], LocalResponse | EdgeError | None]
-
-
-@dataclass(slots=True, eq=False)
-class TargetPlan:
-    """One target of an upstream: its pool key, ``Host`` value and (once bound) its pool."""
-
-    address: str
-    host: str
-    port: int
-    key: str
-    host_value: bytes
-    max_idle: int
-    pool: TargetPool | None = None
-
-
-@dataclass(slots=True, eq=False)
-class UpstreamPlan:
-    name: str
-    scheme: str
-    targets: tuple[TargetPlan, ...]
-    balancer: WeightedRoundRobin
-
-    def pick(self) -> TargetPlan:
-        """The next target by smooth weighted round robin."""
-        return self.targets[self.balancer.pick()]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -84,6 +61,12 @@ class RoutePlan:
     first_byte_s: float | None
     """``None`` when it equals the total timeout (no separate timer needed)."""
     total_s: float
+    attempts: int
+    """Retries allowed after the first attempt (0: none)."""
+    budget_percent: int
+    retry_unsent: bool
+    """Whether a non-idempotent request is retried when it never reached a target."""
+    max_body: int
 
 
 @dataclass(slots=True, eq=False)
@@ -98,6 +81,7 @@ class PreparedConfig:
     plans: tuple[RoutePlan, ...]
     """By ``route.index``."""
     upstreams: Mapping[str, UpstreamPlan]
+    limits: RequestLimits
     tls: ssl.SSLContext | None = None
     """The client TLS context of ``https`` targets (system CAs; loading them is blocking I/O,
     so it is made here, off the loop)."""
@@ -127,23 +111,6 @@ class PreparedConfig:
                 )
             pool.max_idle = max(pool.max_idle, target.max_idle)
             target.pool = pool
-
-
-def _upstream(pool: UpstreamPool) -> UpstreamPlan:
-    targets = tuple(
-        TargetPlan(
-            address=t.address,
-            host=t.host,
-            port=t.port,
-            key=f"{pool.scheme}://{t.host.lower()}:{t.port}",
-            host_value=t.address.encode(),
-            max_idle=pool.keepalive_pool,
-        )
-        for t in pool.targets
-    )
-    return UpstreamPlan(pool.name, pool.scheme, targets, WeightedRoundRobin(
-        [t.weight for t in pool.targets]
-    ))  # fmt: skip
 
 
 def _plugin_hook(name: str) -> Hook:
@@ -176,7 +143,7 @@ def _hooks(route: CompiledRoute, compiled: CompiledConfig) -> tuple[Hook, ...]:
 
 def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str, UpstreamPlan]
           ) -> RoutePlan:
-    t = route.timeouts
+    t, retries = route.timeouts, route.retries
     return RoutePlan(
         route=route,
         id=route.id,
@@ -190,6 +157,10 @@ def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str
         connect_s=t.connect_ms / 1000,
         first_byte_s=t.first_byte_ms / 1000 if t.first_byte_ms < t.total_ms else None,
         total_s=t.total_ms / 1000,
+        attempts=retries.attempts if retries.budget_percent > 0 else 0,
+        budget_percent=retries.budget_percent,
+        retry_unsent=retries.on_connect_failure,
+        max_body=route.max_body_bytes,
     )
 
 
@@ -197,7 +168,7 @@ def prepare(compiled: CompiledConfig, *, version: int, config_hash: str) -> Prep
     """Everything serving ``compiled`` needs, built once (pure: safe off the event loop)."""
     used = {route.upstream.name for route in compiled.routes if route.upstream is not None}
     upstreams = {
-        name: _upstream(pool)
+        name: UpstreamPlan(pool)
         for name, pool in compiled.upstreams.items()
         if name in used and any(t.weight > 0 for t in pool.targets)
     }
@@ -211,6 +182,7 @@ def prepare(compiled: CompiledConfig, *, version: int, config_hash: str) -> Prep
         router=compile_router(compiled),
         plans=plans,
         upstreams=MappingProxyType(upstreams),
+        limits=compiled.limits,
         tls=ssl.create_default_context() if any(u.scheme == "https" for u in upstreams.values())
         else None,
     )

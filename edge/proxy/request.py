@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl
 from httptools import parse_url
 from httptools.parser.errors import HttpParserInvalidURLError
 
+from edgeway.edge.compile.model import CompiledConsumer
 from edgeway.edge.proxy import headers as h
 from edgeway.edge.proxy.errors import BadRequest, EdgeError, ExpectationFailed
 from edgeway.edge.routing import normalize_host, normalize_path
@@ -81,6 +82,10 @@ class RequestHead:
     xff: bytes | None = None
     forwarded_for: bytes | None = None
     traceparent: bytes | None = None
+    upgrade = False
+    """A WebSocket handshake (``Upgrade: websocket`` and ``Connection: upgrade``)."""
+    consumer: CompiledConsumer | None = None
+    """The caller, once an authentication policy identified one."""
 
     def __init__(
         self,
@@ -99,13 +104,15 @@ class RequestHead:
         self.http10 = http10
         self.keep_alive = keep_alive
         request_id: bytes | None = None
+        upgrade: bytes | None = None
         tokens: frozenset[bytes] = frozenset()
         forwarded: list[bytes] = []
-        special = h.SPECIAL
+        kinds = h.REQUEST_KINDS
         for name, value in raw:
-            lname = name.lower()
-            kind = special.get(lname)
+            kind = kinds.get(name)
             if kind is None:
+                kind = h.request_kind(name)
+            if kind < 0:
                 forwarded += (name, b": ", value, b"\r\n")
             elif kind == h.HOST:
                 if self.host_header is not None:
@@ -128,13 +135,21 @@ class RequestHead:
             elif kind == h.FORWARDED:
                 fwd: bytes | None = self.forwarded_for
                 self.forwarded_for = value if fwd is None else fwd + b", " + value
+            elif kind == h.UPGRADE:
+                upgrade = value
             elif kind == h.EXPECT:
                 if value.strip().lower() != b"100-continue":
                     self.error = ExpectationFailed()
                 elif not http10:
                     self.expect_continue = True
-        if tokens - h.HOP_BY_HOP:
-            forwarded = _without(raw, tokens)
+        if tokens:
+            if b"upgrade" in tokens and upgrade is not None \
+                    and upgrade.strip().lower() == b"websocket":
+                self.upgrade = True
+            if tokens - h.HOP_BY_HOP:
+                forwarded = _without(raw, tokens)
+        if self.chunked and http10 and self.error is None:
+            self.error = BadRequest("HTTP/1.0 has no chunked transfer-encoding")
         self.forwarded = forwarded
         if request_id is not None and _SANE_ID.fullmatch(text := request_id.decode("latin-1")):
             self.request_id, self.request_id_bytes = text, request_id

@@ -13,6 +13,9 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from edgeway.edge.accesslog import AccessLog
+from edgeway.edge.balancing import LiveUpstreams
+from edgeway.edge.compile.model import RequestLimits
+from edgeway.edge.proxy.deadlines import Deadlines
 from edgeway.edge.proxy.prepared import PreparedConfig
 from edgeway.edge.proxy.tracing import Tracing
 from edgeway.edge.proxy.upstream import TargetPool
@@ -28,12 +31,18 @@ class Runtime:
 
     def __init__(self, tracing: Tracing, access_log: AccessLog | None) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.deadlines: Deadlines
+        """Request timeouts (made when the proxy starts, on its loop)."""
         self.config: PreparedConfig | None = None
         self.tracing = tracing
         self.access_log = access_log
         self.connections: set[ClientConnection] = set()
         self.tasks: set[asyncio.Task[Any]] = set()
         self.pools: dict[str, TargetPool] = {}
+        self.live = LiveUpstreams()
+        """Target health, breakers, retry budgets and probers, across config versions."""
+        self.limits = RequestLimits()
+        """The limits of the config being served (defaults before the first)."""
         self.draining = False
         self.drained = asyncio.Event()
         """Set when draining and the last client connection closed."""

@@ -5,12 +5,15 @@ The proxy serves whatever config version was installed last. A version is prepar
 caller may run it in a thread) and then installed on the loop with one assignment; requests
 already in flight finish on the version they started with, keep-alive connections pick up the
 new one with their next request. Upstream connection pools are kept per target address across
-versions; a target no version uses any more has its pool retired.
+versions; a target no version uses any more has its pool retired. Target health, circuit
+breakers and retry budgets are kept across versions too, and the active health probers are
+kept, replaced or cancelled to match the installed version
+(:class:`~edgeway.edge.balancing.LiveUpstreams`).
 
 ``stop()`` stops accepting, lets the requests in flight finish (closing their connections after
 the response), closes idle keep-alive connections at once, waits up to ``drain_timeout``, then
-aborts what is left, cancels every task the proxy owns, closes the upstream pools and flushes the
-access log.
+aborts what is left, cancels every task the proxy owns and the health probers, closes the
+upstream pools and flushes the access log.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from opentelemetry.trace import TracerProvider
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.compile.model import CompiledConfig
 from edgeway.edge.proxy.client import ClientConnection
+from edgeway.edge.proxy.deadlines import Deadlines
 from edgeway.edge.proxy.limits import HOUSEKEEPING_INTERVAL
 from edgeway.edge.proxy.prepared import PreparedConfig, prepare
 from edgeway.edge.proxy.runtime import Runtime
@@ -79,8 +83,11 @@ class EdgeProxy:
         """Serve ``prepared`` from the next request on (call on the proxy's loop)."""
         rt = self._rt
         prepared.bind(rt.pools)
+        rt.live.bind(prepared.upstreams.values())
         rt.tracing.refresh()
         previous, rt.config = rt.config, prepared
+        rt.limits = prepared.limits
+        rt.live.sync_probers(prepared.upstreams.values(), prepared.tls)
         if previous is not None and previous is not prepared:
             self._retired.append(previous)
         used = {target.key for target in prepared.targets()}
@@ -118,10 +125,12 @@ class EdgeProxy:
             raise RuntimeError("the proxy is already started")
         rt = self._rt
         rt.loop = loop = asyncio.get_running_loop()
+        rt.deadlines = Deadlines(loop)
         rt.draining = False
         rt.tracing.refresh()
         if rt.config is not None:  # started again after a stop: pools were closed
             rt.config.bind(rt.pools)
+            rt.live.sync_probers(rt.config.upstreams.values(), rt.config.tls)
         self._server = await loop.create_server(
             lambda: ClientConnection(rt), host, port, reuse_port=reuse_port or None, backlog=1024
         )
@@ -146,6 +155,7 @@ class EdgeProxy:
         rt = self._rt
         server, self._server = self._server, None
         if server is None:
+            await rt.live.stop()
             return
         server.close()
         rt.draining = True
@@ -162,6 +172,8 @@ class EdgeProxy:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await rt.live.stop()
+        rt.deadlines.close()
         for pool in rt.pools.values():
             pool.close()
         rt.pools.clear()

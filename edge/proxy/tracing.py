@@ -8,6 +8,14 @@ request and, only when that span is recorded, a CLIENT child ``edgeway.upstream`
 upstream call — never more than two spans per request. With no SDK installed (the API's
 no-op provider) no span object is made at all; the ids are generated here.
 
+Sampling decided here, for speed: asking the SDK costs several microseconds even for a trace it
+will not record. When the provider's sampler is the usual parent-based one (sampled parent:
+record; unsampled parent: do not; a new trace: a trace-id ratio, always or never), the edge
+takes the same decision itself — an unsampled parent is followed, and a new trace id is drawn
+and compared with the ratio's bound exactly as ``TraceIdRatioBased`` does — and calls the SDK
+only for traces that are recorded (a new recorded trace keeps the id drawn here). Any other
+sampler gets every request, as before.
+
 Telemetry never breaks a request: a failing tracer is logged once and tracing goes on without
 spans.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Any
 
 import structlog
 from opentelemetry import trace
@@ -36,6 +45,7 @@ log = structlog.get_logger(__name__)
 
 _TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _getrandbits = random.getrandbits
+_LOW64 = (1 << 64) - 1
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
 
@@ -126,19 +136,64 @@ class RequestTrace:
             self.tracing.failed(exc)
 
 
+class _PresetTraceIds:
+    """The tracer's id generator, except that the next trace id can be given (the one the
+    edge drew when it decided to record a new trace)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.next = 0
+
+    def generate_trace_id(self) -> int:
+        value, self.next = self.next, 0
+        return value or int(self.inner.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self.inner.generate_span_id())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _root_bound(tracer: Tracer) -> int | None:
+    """The bound below which a new trace id is recorded, when ``tracer`` samples the usual
+    parent-based way (see the module docstring); ``None`` otherwise."""
+    try:
+        from opentelemetry.sdk.trace import sampling
+    except ImportError:  # pragma: no cover - the SDK is a dependency
+        return None
+    sampler = getattr(tracer, "sampler", None)
+    if not isinstance(sampler, sampling.ParentBased) or not hasattr(tracer, "id_generator"):
+        return None
+    if getattr(sampler, "_remote_parent_sampled", None) is not sampling.ALWAYS_ON or getattr(
+        sampler, "_remote_parent_not_sampled", None
+    ) is not sampling.ALWAYS_OFF:
+        return None
+    root = getattr(sampler, "_root", None)
+    if isinstance(root, sampling.TraceIdRatioBased):
+        return int(root.bound)
+    if root is sampling.ALWAYS_ON:
+        return 1 << 64
+    if root is sampling.ALWAYS_OFF:
+        return 0
+    return None
+
+
 class Tracing:
     """Starts request traces with ``provider``, or the global tracer provider as it is when
     :meth:`refresh` runs (the proxy calls it when it starts and when it installs a config
     version: looking the global provider up costs about a microsecond, too much per
     request)."""
 
-    __slots__ = ("_fixed", "_provider", "_warned", "tracer")
+    __slots__ = ("_bound", "_fixed", "_ids", "_provider", "_warned", "tracer")
 
     def __init__(self, provider: TracerProvider | None = None) -> None:
         self._fixed = provider
         self._provider: object = None
         self._warned = False
         self.tracer: Tracer | None = None
+        self._bound: int | None = None
+        self._ids: _PresetTraceIds | None = None
         self.refresh()
 
     def refresh(self) -> None:
@@ -147,7 +202,13 @@ class Tracing:
         if provider is not self._provider:
             self._provider = provider
             no_sdk = isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider)
-            self.tracer = None if no_sdk else provider.get_tracer("edgeway.edge.proxy")
+            self.tracer = tracer = None if no_sdk else provider.get_tracer("edgeway.edge.proxy")
+            self._bound = self._ids = None
+            if tracer is not None:
+                self._bound = _root_bound(tracer)
+                if self._bound is not None:
+                    ids = self._ids = _PresetTraceIds(tracer.id_generator)  # type: ignore[attr-defined]
+                    tracer.id_generator = ids  # type: ignore[attr-defined]
 
     def start(self, traceparent: bytes | None, method: str, path: str, host: str) -> RequestTrace:
         """The trace of a new request (``traceparent`` is the incoming header, if any)."""
@@ -157,6 +218,16 @@ class Tracing:
             if parent is None:
                 return RequestTrace(self, b"%032x" % (_getrandbits(128) or 1), b"00", None)
             return RequestTrace(self, parent[0], parent[2], None)
+        bound = self._bound
+        if bound is not None:
+            if parent is None:
+                drawn = _getrandbits(128) or 1
+                if drawn & _LOW64 >= bound:
+                    return RequestTrace(self, b"%032x" % drawn, b"00", None)
+                assert self._ids is not None
+                self._ids.next = drawn  # recorded: the SDK's root span takes this id
+            elif not int(parent[2], 16) & 1:
+                return RequestTrace(self, parent[0], parent[2], None)
         try:
             context = None
             if parent is not None:

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import ssl
 import time
-from typing import Protocol, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import structlog
 from httptools import (
@@ -30,9 +30,13 @@ from httptools import (
 
 from edgeway.edge.proxy.limits import UPSTREAM_IDLE_TIMEOUT, WRITE_HIGH_WATER
 
+if TYPE_CHECKING:
+    from edgeway.edge.proxy.tunnel import Tunnel
+
 __all__ = ["TargetPool", "UpstreamConnection", "UpstreamUser"]
 
 log = structlog.get_logger(__name__)
+
 
 class UpstreamUser(Protocol):
     """What a connection reports to the exchange using it (:class:`~.exchange.Exchange`)."""
@@ -58,6 +62,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.closed = False
         self.reading_paused = False
+        self.tunnel: Tunnel | None = None
+        """Set once the upstream switched protocols: bytes are relayed, not parsed."""
 
     # -- asyncio callbacks ----------------------------------------------------------------
 
@@ -67,6 +73,10 @@ class UpstreamConnection(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
 
     def data_received(self, data: bytes) -> None:
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.from_upstream(data)
+            return
         user, parser = self.user, self.parser
         if user is None or parser is None:
             self.close()  # an idle connection must not talk
@@ -77,8 +87,13 @@ class UpstreamConnection(asyncio.Protocol):
             cause = exc.__context__ or exc
             log.error("response handling failed", error=repr(cause), exc_info=cause)
             user.upstream_invalid(self, exc)
-        except HttpParserUpgrade as exc:  # 101 to a request that asked for no upgrade
-            user.upstream_invalid(self, exc)
+        except HttpParserUpgrade as exc:
+            tunnel = self.tunnel
+            if tunnel is not None:  # switched: the bytes behind the 101 are tunnelled
+                if rest := data[exc.args[0] :]:
+                    tunnel.from_upstream(rest)
+                return
+            user.upstream_invalid(self, exc)  # 101 to a request that asked for no upgrade
         except HttpParserError as exc:
             user.upstream_invalid(self, exc)
         user.flush()
@@ -89,17 +104,24 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool.forget(self)
+        if self.tunnel is not None:
+            self.tunnel.upstream_closed()
+            return
         user = self.user
         if user is not None:
             self.user = None
             user.upstream_lost(self, exc)
 
     def pause_writing(self) -> None:
-        if self.user is not None:
+        if self.tunnel is not None:
+            self.tunnel.upstream_paused(True)
+        elif self.user is not None:
             self.user.upstream_paused(True)
 
     def resume_writing(self) -> None:
-        if self.user is not None:
+        if self.tunnel is not None:
+            self.tunnel.upstream_paused(False)
+        elif self.user is not None:
             self.user.upstream_paused(False)
 
     # -- used by the exchange ---------------------------------------------------------------
@@ -129,7 +151,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.user = None
         self.parser = None
         if reusable and not self.closed:
-            self.set_reading(False)
+            if self.reading_paused:
+                self.set_reading(False)
             self.pool.release(self)
         else:
             self.close()

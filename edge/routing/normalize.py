@@ -8,7 +8,9 @@ mean one thing to the edge and another to the upstream:
    other escape gets upper-case hex (RFC 3986 §6.2.2.1-2); ``%2F`` stays encoded, so it never
    becomes a segment separator;
 2. empty segments are dropped (``//`` becomes ``/``);
-3. ``.`` and ``..`` segments are resolved and can never climb above the root (RFC 3986 §5.2.4).
+3. ``.`` and ``..`` segments are resolved and can never climb above the root (RFC 3986 §5.2.4);
+   a dot segment with path parameters (``..;x=1``, which servlet containers read as ``..``)
+   counts as a dot segment too, so ``/public/..;/admin`` is ``/admin`` here as well.
 
 A trailing slash is kept. Paths already in normal form (the common case) are returned as they
 are after three substring scans.
@@ -37,6 +39,8 @@ def _resolve(path: str) -> str:
     trailing = False
     for index in range(1, len(parts)):
         segment = parts[index]
+        if ";" in segment and segment.partition(";")[0] in (".", ".."):
+            segment = segment.partition(";")[0]
         if segment == "" or segment == ".":
             trailing = index == last
         elif segment == "..":

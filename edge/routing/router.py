@@ -22,6 +22,12 @@ the path, not by the number of routes; subtrees that cannot beat the best are sk
 the regex paths in rank order while they can still win (one ``fullmatch`` each: a fallback to
 use sparingly). The highest-ranked entry whose method and header/query conditions match is
 the answer.
+
+Hot paths skip all of that: an answer that depended only on the host, method and path (no
+header or query condition was asked on the way) is kept in a small per-router cache keyed by
+them (at most ``CACHE_SIZE`` entries, emptied when full; paths longer than ``CACHE_PATH`` are
+not kept). A cached :class:`RouteHit` is shared by the requests that get it: read it, do not
+change it. A new config version has a new router, so the cache never outlives its routes.
 """
 
 from __future__ import annotations
@@ -32,7 +38,11 @@ from typing import NamedTuple
 from edgeway.edge.compile.model import CompiledConfig, CompiledRoute, PathPattern, RouteMatch
 from edgeway.edge.routing.trie import Condition, ConditionSource, Entry, Node, Search, insert
 
-__all__ = ["RouteHit", "Router", "compile_router"]
+__all__ = ["CACHE_PATH", "CACHE_SIZE", "RouteHit", "Router", "compile_router"]
+
+CACHE_SIZE = 4096
+CACHE_PATH = 256
+_UNKNOWN = object()
 
 _TYPED = frozenset({"int", "uuid"})
 _Key = tuple[object, ...]
@@ -109,11 +119,12 @@ def _buckets(match: RouteMatch) -> list[tuple[str, str, tuple[int, int]]]:
 
 
 class Router:
-    """Immutable once built; :meth:`match` is safe to call from any number of requests."""
+    """Its routes never change once built (only the answer cache fills); :meth:`match` is
+    called on the event loop, by any number of requests."""
 
-    __slots__ = ("_any", "_exact", "_wildcards", "routes")
+    __slots__ = ("_any", "_cache", "_cache_size", "_exact", "_wildcards", "routes")
 
-    def __init__(self, routes: Iterable[CompiledRoute]) -> None:
+    def __init__(self, routes: Iterable[CompiledRoute], *, cache_size: int = CACHE_SIZE) -> None:
         self.routes: tuple[CompiledRoute, ...] = tuple(routes)
         ranked: list[tuple[_Key, str, str, CompiledRoute, PathPattern, Condition | None]] = []
         for route in self.routes:
@@ -144,6 +155,9 @@ class Router:
         self._exact: Mapping[str, _Table] = exact
         self._wildcards: Mapping[str, _Table] = wildcards
         self._any = any_host
+        self._cache: dict[tuple[str, str, str], RouteHit | None] = {}
+        self._cache_size = cache_size
+        """0: no cache (every lookup walks the tries)."""
 
     def match(
         self, host: str, method: str, path: str, request: ConditionSource | None = None
@@ -154,7 +168,20 @@ class Router:
         ``method`` is upper case; ``request`` answers header and query conditions (a route with
         conditions never matches without it).
         """
+        key = (host, method, path)
+        cache = self._cache
+        cached = cache.get(key, _UNKNOWN)
+        if cached is not _UNKNOWN:
+            return cached  # type: ignore[return-value]
         search = Search(method, request)
+        hit = self._lookup(search, host, path)
+        if not search.conditional and len(path) <= CACHE_PATH and self._cache_size:
+            if len(cache) >= self._cache_size:
+                cache.clear()
+            cache[key] = hit
+        return hit
+
+    def _lookup(self, search: Search, host: str, path: str) -> RouteHit | None:
         if path.startswith("/"):
             search.parts = path[1:].split("/")
         table = self._exact.get(host)
@@ -201,14 +228,14 @@ class Router:
             found = regex.fullmatch(path) if regex is not None else None
             if found is None:
                 continue
-            if entry.conditions is not None and (
-                search.request is None or not entry.conditions(search.request)
-            ):
-                continue
+            if entry.conditions is not None:
+                search.conditional = True
+                if search.request is None or not entry.conditions(search.request):
+                    continue
             search.best, search.rank, search.groups = entry, entry.rank, found.groupdict()
             return
 
 
-def compile_router(compiled: CompiledConfig) -> Router:
+def compile_router(compiled: CompiledConfig, *, cache_size: int = CACHE_SIZE) -> Router:
     """The router of a compiled config version (pure; safe to build off the event loop)."""
-    return Router(compiled.routes)
+    return Router(compiled.routes, cache_size=cache_size)

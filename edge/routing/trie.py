@@ -160,11 +160,16 @@ def insert(root: Node, entry: Entry) -> None:
 class Search:
     """The state of one lookup: the request's method and conditions, the best entry so far."""
 
-    __slots__ = ("best", "groups", "method", "parts", "rank", "request", "rest", "values")
+    __slots__ = (
+        "best", "conditional", "groups", "method", "parts", "rank", "request", "rest", "values",
+    )  # fmt: skip
 
     def __init__(self, method: str, request: ConditionSource | None) -> None:
         self.method = method
         self.request = request
+        self.conditional = False
+        """Whether a header/query condition was asked: then the answer depends on more than
+        the host, method and path (and must not be cached)."""
         self.best: Entry | None = None
         self.rank = -1
         self.values: tuple[str, ...] = ()
@@ -180,10 +185,10 @@ class Search:
                 return
             if entry.methods and self.method not in entry.methods:
                 continue
-            if entry.conditions is not None and (
-                self.request is None or not entry.conditions(self.request)
-            ):
-                continue
+            if entry.conditions is not None:
+                self.conditional = True
+                if self.request is None or not entry.conditions(self.request):
+                    continue
             self.best, self.rank, self.values, self.rest = entry, entry.rank, tuple(values), rest
             return
 

@@ -100,3 +100,35 @@ def upstream_of(name: str, ports: list[int], weights: list[int] | None = None,
 
 def gateway(routes: list[dict[str, Any]], upstreams: list[dict[str, Any]]) -> dict[str, Any]:
     return {"routes": routes, "upstreams": upstreams}
+
+
+async def upstream_stats(port: int, *, reset: bool = False) -> dict[str, int]:
+    """An upstream process's counters (``/__stats``), straight from it."""
+    from tests.edge.client import fetch
+
+    answer = await fetch(port, "GET", "/__stats" + ("?reset=1" if reset else ""),
+                         host=f"127.0.0.1:{port}")
+    result: dict[str, int] = answer.json()
+    return result
+
+
+async def set_upstream(port: int, *, fail: str = "none", health: int = 200) -> None:
+    """Make an upstream process fail (``reset`` or a status) or heal, and set its health."""
+    from tests.edge.client import fetch
+
+    answer = await fetch(port, "GET", f"/__set?fail={fail}&health={health}",
+                         host=f"127.0.0.1:{port}")
+    assert answer.status == 200, answer.body
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def healed(upstreams: list[int]) -> AsyncIterator[list[int]]:
+    """The upstream processes, made healthy and with counters reset before and after."""
+    for port in upstreams:
+        await set_upstream(port)
+        await upstream_stats(port, reset=True)
+    try:
+        yield upstreams
+    finally:
+        for port in upstreams:
+            await set_upstream(port)

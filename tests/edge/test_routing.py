@@ -228,6 +228,10 @@ def test_header_and_query_conditions() -> None:
         ("/a%2F..%2Fadmin", "/a%2F..%2Fadmin"),
         ("/caf%c3%a9", "/caf%C3%A9"),
         ("/plain/path", "/plain/path"),
+        ("/public/..;/admin", "/admin"),  # a dot segment with a path parameter
+        ("/a/.;x=1/b", "/a/b"),
+        ("/a/b..;/c", "/a/b..;/c"),
+        ("/a/%2e%2e;x/b", "/b"),
         ("*", "*"),
     ],
 )
@@ -240,6 +244,7 @@ def test_a_dot_dot_path_cannot_slip_past_a_more_specific_route() -> None:
         make_route(0, ["/public"], route_id="public"),
         make_route(1, ["/admin"], route_id="admin"),
     ])  # fmt: skip
-    for raw in ["/admin/../public", "/public/../admin", "/%2e%2e/admin", "//admin"]:
+    for raw in ["/admin/../public", "/public/../admin", "/%2e%2e/admin", "//admin",
+                "/public/..;/admin"]:
         expected = "public" if raw.endswith("public") else "admin"
         assert picked(router, normalize_path(raw)) == expected, raw

@@ -29,6 +29,7 @@ def proxy(upstream: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     config.write_text(
         f"upstreams:\n  - name: u\n    targets: [{{address: \"127.0.0.1:{upstream}\"}}]\n"
         "routes:\n  - id: all\n    paths: [\"/\"]\n    upstream: u\n"
+        "    limits: {max_body_bytes: 1073741824}\n"  # 1 GiB: above the 100 MB uploads
     )
     process = ProxyProcess(config)
     process.start()

@@ -16,8 +16,15 @@ once listening (``--port 0`` picks a free port). Endpoints:
 - ``/__once-per-connection``: echoes the first request of a connection; closes the
   connection unanswered on any later one (an upstream closing an idle keep-alive connection
   just as the edge reuses it);
-- ``/__stats``: ``{"requests", "peers"}``: requests served and distinct client connections
-  seen (``?reset=1`` starts counting afresh);
+- ``/__stats``: ``{"requests", "peers", "health_probes", "ws_closed"}``: requests served and
+  distinct client connections seen (``?reset=1`` starts counting afresh), health probes
+  answered, WebSocket sessions ended;
+- ``/__set?fail=MODE&health=STATUS``: from now on every request outside ``/__`` paths fails
+  (``MODE`` ``reset``: closed unanswered, a number: that status; ``none``: served again), and
+  ``/__health`` answers ``STATUS`` (default 200);
+- ``/__health``: the health-check endpoint (see ``/__set``);
+- ``/__ws``: a WebSocket echo (text and binary); the text ``close <code>`` makes the server
+  close with that code;
 - anything else echoes ``{"method", "path", "query", "headers": [[name, value], ...],
   "body", "body_size", "body_sha256", "peer", "port"}``.
 
@@ -66,6 +73,10 @@ class _Stats:
         self.requests = 0
         self.peers: set[str] = set()
         self.answered_once: set[str] = set()
+        self.fail = "none"
+        self.health = 200
+        self.health_probes = 0
+        self.ws_closed = 0
 
 
 STATS = web.AppKey("stats", _Stats)
@@ -177,16 +188,55 @@ async def early(request: web.Request) -> web.Response:
 
 async def stats(request: web.Request) -> web.Response:
     counted = request.app[STATS]
-    answer = {"requests": counted.requests, "peers": len(counted.peers)}
+    answer = {"requests": counted.requests, "peers": len(counted.peers),
+              "health_probes": counted.health_probes, "ws_closed": counted.ws_closed}
     if request.query.get("reset") == "1":
         counted.requests, counted.peers = 0, set()
+        counted.health_probes = counted.ws_closed = 0
     return web.json_response(answer)
+
+
+async def set_mode(request: web.Request) -> web.Response:
+    counted = request.app[STATS]
+    counted.fail = request.query.get("fail", counted.fail)
+    counted.health = int(request.query.get("health", str(counted.health)))
+    return web.json_response({"fail": counted.fail, "health": counted.health})
+
+
+async def health(request: web.Request) -> web.Response:
+    counted = request.app[STATS]
+    counted.health_probes += 1
+    return web.json_response({"health": counted.health}, status=counted.health)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    try:
+        async for message in ws:
+            if message.type == web.WSMsgType.TEXT:
+                if message.data.startswith("close "):
+                    await ws.close(code=int(message.data.split()[1]), message=b"bye")
+                    break
+                await ws.send_str(message.data)
+            elif message.type == web.WSMsgType.BINARY:
+                await ws.send_bytes(message.data)
+    finally:
+        request.app[STATS].ws_closed += 1
+    return ws
 
 
 @web.middleware
 async def count(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path != "/__stats":
-        counted = request.app[STATS]
+    counted = request.app[STATS]
+    if not request.path.startswith("/__"):
+        if counted.fail == "reset":
+            counted.requests += 1
+            return await _raw(request, b"")
+        if counted.fail.isdigit():
+            counted.requests += 1
+            return await echo(request, int(counted.fail))
+    if request.path not in ("/__stats", "/__set", "/__health"):
         counted.requests += 1
         counted.peers.add(_peer(request))
     response: web.StreamResponse = await handler(request)
@@ -206,6 +256,9 @@ def make_app() -> web.Application:
     app.router.add_route("*", "/__early", early)
     app.router.add_route("*", "/__once-per-connection", once_per_connection)
     app.router.add_route("GET", "/__stats", stats)
+    app.router.add_route("GET", "/__set", set_mode)
+    app.router.add_route("GET", "/__health", health)
+    app.router.add_route("GET", "/__ws", websocket)
     app.router.add_route("*", "/{tail:.*}", echo)
     return app
 

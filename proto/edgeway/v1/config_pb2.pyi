@@ -79,6 +79,7 @@ class GatewayConfig(_message.Message):
     PLUGINS_FIELD_NUMBER: _builtins.int
     VARIABLES_FIELD_NUMBER: _builtins.int
     STAGE_VARIABLES_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def routes(self) -> _containers.RepeatedCompositeFieldContainer[Global___Route]: ...
     @_builtins.property
@@ -103,6 +104,12 @@ class GatewayConfig(_message.Message):
     def stage_variables(self) -> _containers.MessageMap[_builtins.str, Global___VariableSet]:
         """Per-stage values of stage variables; they override `variables` for that stage."""
 
+    @_builtins.property
+    def limits(self) -> Global___Limits:
+        """Request limits for every route; a route's own `limits.max_body_bytes` overrides the body
+        limit. Unset fields keep the defaults (docs/routing.md, "Limits").
+        """
+
     def __init__(
         self,
         *,
@@ -114,10 +121,11 @@ class GatewayConfig(_message.Message):
         plugins: _abc.Iterable[Global___PluginEndpoint] | None = ...,
         variables: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
         stage_variables: _abc.Mapping[_builtins.str, Global___VariableSet] | None = ...,
+        limits: Global___Limits | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "plugins", b"plugins", "policies", b"policies", "routes", b"routes", "stage_variables", b"stage_variables", "upstreams", b"upstreams", "usage_plans", b"usage_plans", "variables", b"variables"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["consumers", b"consumers", "limits", b"limits", "plugins", b"plugins", "policies", b"policies", "routes", b"routes", "stage_variables", b"stage_variables", "upstreams", b"upstreams", "usage_plans", b"usage_plans", "variables", b"variables"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -208,6 +216,7 @@ class Route(_message.Message):
     TIMEOUTS_FIELD_NUMBER: _builtins.int
     RETRIES_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
+    LIMITS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """Unique id, [a-z0-9][a-z0-9._-]*; names the route in logs, metrics and errors."""
     path_match: _builtins.str
@@ -260,6 +269,12 @@ class Route(_message.Message):
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form labels (team, owner) shown by the admin API."""
 
+    @_builtins.property
+    def limits(self) -> Global___Limits:
+        """This route's request limits: only `max_body_bytes` may be set here (the other limits apply
+        before a request is routed, so they are global).
+        """
+
     def __init__(
         self,
         *,
@@ -280,14 +295,51 @@ class Route(_message.Message):
         timeouts: Global___Timeouts | None = ...,
         retries: Global___Retries | None = ...,
         tags: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        limits: Global___Limits | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["mock", b"mock", "retries", b"retries", "timeouts", b"timeouts"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["limits", b"limits", "mock", b"mock", "retries", b"retries", "timeouts", b"timeouts"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["headers", b"headers", "hosts", b"hosts", "id", b"id", "methods", b"methods", "mock", b"mock", "path_match", b"path_match", "paths", b"paths", "policies", b"policies", "preserve_host", b"preserve_host", "priority", b"priority", "query", b"query", "retries", b"retries", "rewrite_path", b"rewrite_path", "strip_path", b"strip_path", "tags", b"tags", "timeouts", b"timeouts", "upstream", b"upstream"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["headers", b"headers", "hosts", b"hosts", "id", b"id", "limits", b"limits", "methods", b"methods", "mock", b"mock", "path_match", b"path_match", "paths", b"paths", "policies", b"policies", "preserve_host", b"preserve_host", "priority", b"priority", "query", b"query", "retries", b"retries", "rewrite_path", b"rewrite_path", "strip_path", b"strip_path", "tags", b"tags", "timeouts", b"timeouts", "upstream", b"upstream"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Route: _TypeAlias = Route  # noqa: Y015
+
+@_typing.final
+class Limits(_message.Message):
+    """Request limits, each answered with a JSON error. 0 or unset means the default."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MAX_BODY_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_HEADER_BYTES_FIELD_NUMBER: _builtins.int
+    MAX_HEADERS_FIELD_NUMBER: _builtins.int
+    MAX_URL_BYTES_FIELD_NUMBER: _builtins.int
+    max_body_bytes: _builtins.int
+    """Largest request body in bytes, Content-Length or chunked (413); default 10 MiB."""
+    max_header_bytes: _builtins.int
+    """Largest request line plus headers in bytes (431); default 32768. Global only."""
+    max_headers: _builtins.int
+    """Most request header fields (431); default 100. Global only."""
+    max_url_bytes: _builtins.int
+    """Longest request target (path and query) in bytes (414); default 8192 (at most
+    max_header_bytes - 1). Global only.
+    """
+    def __init__(
+        self,
+        *,
+        max_body_bytes: _builtins.int = ...,
+        max_header_bytes: _builtins.int = ...,
+        max_headers: _builtins.int = ...,
+        max_url_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_body_bytes", b"max_body_bytes", "max_header_bytes", b"max_header_bytes", "max_headers", b"max_headers", "max_url_bytes", b"max_url_bytes"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Limits: _TypeAlias = Limits  # noqa: Y015
 
 @_typing.final
 class HeaderMatch(_message.Message):
