@@ -5,9 +5,11 @@ is away": the last-known-good config from ``data_dir`` is compiled and installed
 proxy and admin ports open, then the discovery stream connects (and pushes replace the config).
 A standalone edge (``config_file``) compiles one file and never connects anywhere.
 
-Every pushed config is compiled and prepared (router, pools) in a worker thread and installed
-with one assignment on the event loop; a config that does not compile raises, which the
-discovery client turns into a NACK while the edge keeps serving the previous one.
+Every pushed config is compiled and prepared (router, pools, policy handlers bound) in a worker
+thread and installed with one assignment on the event loop; a config that does not compile
+raises, which the discovery client turns into a NACK while the edge keeps serving the previous
+one. The node owns the process's policy :class:`~edgeway.edge.policies.services.Services`
+(Redis from ``redis_url`` for fleet-wide limits, quotas and caches) and closes it last.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.compile import compile_config
 from edgeway.edge.discovery import ConfigPush, DiscoveryClient, load_cached
+from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy import EdgeProxy
 from edgeway.v1.config_pb2 import GatewayConfig
 
@@ -51,6 +54,8 @@ class EdgeSettings:
     workers: int = 1
     """Worker processes (more than 1: :class:`~edgeway.edge.workers.Supervisor` runs them)."""
     log_level: str = "info"
+    redis_url: str | None = None
+    """Redis of ``mode: cluster`` policies (``None``: they count in this process)."""
 
 
 class EdgeNode:
@@ -58,9 +63,11 @@ class EdgeNode:
 
     def __init__(self, settings: EdgeSettings) -> None:
         self.settings = settings
+        self.services = Services(redis_url=settings.redis_url)
         self.proxy = EdgeProxy(node_id=settings.node_id, stage=settings.stage,
                                region=settings.region,
-                               access_log=AccessLog() if settings.access_log else None)
+                               access_log=AccessLog() if settings.access_log else None,
+                               services=self.services)
         self.source = "none"
         self.loaded_at: float | None = None
         self.port = 0
@@ -151,3 +158,4 @@ class EdgeNode:
                 await discovery.stop()
             await self.proxy.stop(settings.drain_timeout)
             await admin.cleanup()
+            await self.services.aclose()

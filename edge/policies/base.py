@@ -86,13 +86,14 @@ class Phase(enum.StrEnum):
 _RANK: dict[Phase, int] = {phase: index for index, phase in enumerate(Phase)}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class LocalResponse:
     """A response the edge answers itself: status, lower-case header pairs and the body bytes.
 
     Handlers return either one object built once per config version (a 401, a 429, a fixed
     answer) or a new one per request (a 400 listing violations, a cached response). The headers
-    the exchange collected (:meth:`Exchange.set_response_header`) are added to it.
+    the exchange collected (:meth:`Exchange.set_response_header`) are added to it. Objects
+    are weak-referenceable: the proxy keeps each one's rendering only while it lives.
     """
 
     status: int

@@ -10,6 +10,12 @@ authentication phase, an authenticated consumer's own policies join the chain
 
 Plugin steps are the proxy's: ``plugin_hook`` turns one into a request hook (or ``None`` to
 leave it out), so plugins run in the same chain at their place.
+
+Request bodies: a chain that needs the body says from which hook on (``body_from``); the proxy
+passes ``load_body`` to :func:`run_request`, called once just before that hook. It returns like
+a hook: ``None`` once :attr:`~.base.Request.body` is there, an answer (a 413), or an awaitable
+of either while the body is still arriving. So a request refused before that point (a 401) is
+refused without its body being read.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ __all__ = [
 ]
 
 RequestHook = Callable[[Exchange], Outcome | Awaitable[Outcome]]
+BodyLoader = Callable[[], Outcome | Awaitable[Outcome]]
 ResponseHook = Callable[[Exchange, Response], Awaitable[None] | None]
 PluginHook = Callable[["PolicyStep"], RequestHook | None]
 
@@ -62,6 +69,8 @@ class PolicyChain:
     after_auth: int
     """Index of the first request hook after the authentication phase."""
     buffer_request_body: int
+    body_from: int
+    """Index of the first request hook that reads the body (``len(request)``: none does)."""
     buffer_response_body: int
     body_limit: int | None
     plugin_hook: PluginHook
@@ -94,6 +103,7 @@ def prepare_chain(steps: Iterable[PolicyStep], plugin_hook: PluginHook = _no_plu
     response: list[tuple[int, int, int, ResponseHook]] = []
     after_auth: int | None = None
     buffer_request = buffer_response = 0
+    body_from: int | None = None
     limits: list[int] = []
     for index, step in ordered:
         if step.phase.rank > _AUTH_RANK and after_auth is None:
@@ -105,6 +115,8 @@ def prepare_chain(steps: Iterable[PolicyStep], plugin_hook: PluginHook = _no_plu
                 request.append(hook)
             continue
         if not step.phase.on_response and _overridden(handler, "on_request"):
+            if handler.buffer_request_body and body_from is None:
+                body_from = len(request)
             request.append(handler.on_request)
         phase = handler.RESPONSE_PHASE or (step.phase if step.phase.on_response else None)
         if phase is not None and _overridden(handler, "on_response"):
@@ -120,14 +132,18 @@ def prepare_chain(steps: Iterable[PolicyStep], plugin_hook: PluginHook = _no_plu
         response=tuple(r[3] for r in response),
         after_auth=len(request) if after_auth is None else after_auth,
         buffer_request_body=buffer_request,
+        body_from=len(request) if body_from is None else body_from,
         buffer_response_body=buffer_response,
         body_limit=min(limits) if limits else None,
         plugin_hook=plugin_hook,
     )
 
 
-def run_request(chain: PolicyChain, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
-    """Run the request hooks: ``None`` (forward), a response, or an awaitable of either."""
+def run_request(
+    chain: PolicyChain, exchange: Exchange, load_body: BodyLoader | None = None
+) -> Outcome | Awaitable[Outcome]:
+    """Run the request hooks: ``None`` (forward), a response, or an awaitable of either.
+    ``load_body`` (see the module docstring) runs before the first hook that reads the body."""
     hooks = chain.request
     index = 0
     while True:
@@ -136,17 +152,25 @@ def run_request(chain: PolicyChain, exchange: Exchange) -> Outcome | Awaitable[O
             hooks = chain.request
         if index >= len(hooks):
             return None
-        result = hooks[index](exchange)
-        index += 1
+        if load_body is not None and index >= chain.body_from:
+            result = load_body()
+            load_body = None
+        else:
+            result = hooks[index](exchange)
+            index += 1
         if result is None:
             continue
         if isinstance(result, LocalResponse):
             return result
-        return _continue(chain, exchange, index, result)
+        return _continue(chain, exchange, index, result, load_body)
 
 
 async def _continue(
-    chain: PolicyChain, exchange: Exchange, index: int, pending: Awaitable[Outcome]
+    chain: PolicyChain,
+    exchange: Exchange,
+    index: int,
+    pending: Awaitable[Outcome],
+    load_body: BodyLoader | None,
 ) -> Outcome:
     result = await pending
     if result is not None:
@@ -158,8 +182,12 @@ async def _continue(
             hooks = chain.request
         if index >= len(hooks):
             return None
-        outcome = hooks[index](exchange)
-        index += 1
+        if load_body is not None and index >= chain.body_from:
+            outcome = load_body()
+            load_body = None
+        else:
+            outcome = hooks[index](exchange)
+            index += 1
         if outcome is not None and not isinstance(outcome, LocalResponse):
             outcome = await outcome
         if outcome is not None:

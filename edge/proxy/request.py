@@ -209,6 +209,17 @@ class RequestHead:
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
 
+    def changed(self, *, headers: dict[str, str] | None = None, query: str | None = None
+                ) -> None:  # fmt: skip
+        """Policies changed the headers (the lookup, as merged) or the query (the string to
+        forward) before the request is forwarded."""
+        if headers is not None:
+            self._headers = headers
+        if query is not None:
+            self.query = query
+            self.target = b""  # rebuilt from the path and the new query
+            self._query = None
+
     def query_param(self, name: str) -> str | None:
         """The first value of query parameter ``name`` (percent- and ``+``-decoded)."""
         if self._query is None:

@@ -65,9 +65,12 @@ class ConfigItem:
 class WorkerHandle:
     """One worker process as the supervisor sees it."""
 
-    def __init__(self, index: int, settings: dict[str, Any]) -> None:
+    def __init__(self, index: int, settings: dict[str, Any],
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.index = index
         self.settings = settings
+        self.env = env
+        """The worker's environment (``None``: this process's)."""
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
         self.pid = 0
@@ -88,7 +91,7 @@ class WorkerHandle:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edgeway.edge.workers.worker",
                 "--channel-fd", str(child.fileno()), "--settings", json.dumps(self.settings),
-                pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=self.env,
             )  # fmt: skip
         finally:
             child.close()
@@ -182,7 +185,11 @@ class Supervisor:
             "listen": list(settings.listen), "access_log": settings.access_log,
             "drain_timeout": settings.drain_timeout, "log_level": settings.log_level,
         }  # fmt: skip
-        self.workers = [WorkerHandle(index, worker_settings) for index in range(settings.workers)]
+        env = None  # the Redis URL goes by environment: it may hold a password
+        if settings.redis_url:
+            env = {**os.environ, "EDGEWAY_REDIS_URL": settings.redis_url}
+        self.workers = [WorkerHandle(index, worker_settings, env)
+                        for index in range(settings.workers)]  # fmt: skip
         self.current: ConfigItem | None = None
         self.loaded_at: float | None = None
         self.stopping = False
