@@ -3,7 +3,8 @@
 Start-up order keeps the promise "an edge serves its last config even when the control plane
 is away": the last-known-good config from ``data_dir`` is compiled and installed first, then the
 proxy and admin ports open, then the discovery stream connects (and pushes replace the config).
-A standalone edge (``config_file``) compiles one file and never connects anywhere.
+A standalone edge (``config_file``) compiles one file and never connects anywhere; like
+``apply``, it hashes the file's plaintext secrets first (:func:`read_config_file`).
 
 Every pushed config is compiled and prepared (router, pools, policy handlers bound) in a worker
 thread and installed with one assignment on the event loop; a config that does not compile
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from edgeway.common.config.canonical import config_hash
 from edgeway.common.config.loading import parse_config_text
+from edgeway.common.config.secrets import normalize_secrets
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.compile import compile_config
@@ -36,6 +38,12 @@ from edgeway.v1.config_pb2 import GatewayConfig
 log = structlog.get_logger(__name__)
 
 BUILD = "edgeway-edge/0.1.0"
+
+
+def read_config_file(path: Path) -> GatewayConfig:
+    """A standalone edge's config file, parsed, plaintext keys and passwords replaced by their
+    hashes as ``apply`` does (blocking, and PBKDF2 is slow: call it in a thread)."""
+    return normalize_secrets(parse_config_text(path.read_bytes(), source=str(path)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +106,7 @@ class EdgeNode:
     async def _load_initial(self) -> None:
         settings = self.settings
         if settings.config_file is not None:
-            text = await asyncio.to_thread(settings.config_file.read_bytes)
-            config = parse_config_text(text, source=str(settings.config_file))
+            config = await asyncio.to_thread(read_config_file, settings.config_file)
             await self.install(config, version=0, digest=config_hash(config), source="file")
             return
         cached = await load_cached(settings.data_dir)

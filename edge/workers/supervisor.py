@@ -36,11 +36,10 @@ import structlog
 from aiohttp import web
 
 from edgeway.common.config.canonical import canonical_bytes, config_hash, from_canonical
-from edgeway.common.config.loading import parse_config_text
 from edgeway.common.errors import ConfigError, ConfigInvalid
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.discovery import ConfigPush, DiscoveryClient, load_cached
-from edgeway.edge.node import BUILD, EdgeSettings
+from edgeway.edge.node import BUILD, EdgeSettings, read_config_file
 from edgeway.edge.workers.channel import Channel
 
 __all__ = ["ConfigItem", "Supervisor", "WorkerHandle"]
@@ -236,8 +235,7 @@ class Supervisor:
     async def _initial(self) -> ConfigItem | None:
         settings = self.settings
         if settings.config_file is not None:
-            text = await asyncio.to_thread(settings.config_file.read_bytes)
-            config = parse_config_text(text, source=str(settings.config_file))
+            config = await asyncio.to_thread(read_config_file, settings.config_file)
             return ConfigItem(0, config_hash(config), "file", canonical_bytes(config))
         cached = await load_cached(settings.data_dir)
         if cached is None or cached.stage != settings.stage:
