@@ -35,9 +35,21 @@ REDIS_PREFIX = "edgeway:rl:"
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
-    """A short stable digest of a limit's config: the namespace of its buckets."""
-    text = json.dumps(config, sort_keys=True, default=list)
+    """A short digest of a limit's config, the same in every process for the same config
+    (keys sorted, whatever order they came in): the namespace of its buckets."""
+    text = json.dumps(_plain(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """Frozen config data as JSON types (read-only mappings to dicts, tuples to lists)."""
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_plain(item) for item in value)
+    return value
 
 
 class RateLimitHandler(PolicyHandler):

@@ -146,3 +146,13 @@ def test_invalid_configs_name_the_field(config: dict[str, Any], expected: str) -
 def test_the_issue_shape_is_valid() -> None:
     config = {"rate": 20, "period": "minute", "burst": 20, "key": "consumer", "mode": "cluster"}
     assert config_problems("rate-limit", config) == []
+
+
+def test_the_bucket_namespace_depends_on_every_value_and_not_on_key_order() -> None:
+    from edgeway.edge.policies.base import freeze
+    from edgeway.edge.policies.rate_limit.handler import config_digest
+
+    one = {"rate": 10, "period": "minute", "burst": 5, "key": "ip"}
+    reordered = {"key": "ip", "burst": 5, "period": "minute", "rate": 10}
+    assert config_digest(freeze(one)) == config_digest(freeze(reordered))
+    assert config_digest(freeze(one)) != config_digest(freeze({**one, "rate": 11}))
