@@ -15,6 +15,7 @@ so a small response leaves in one ``write``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -149,8 +150,8 @@ class Exchange:
             return CLOSE
         return KEEP_ALIVE if head.http10 else b""
 
-    def respond(self, canned: Canned, extra: bytes = b"",
-                replaced: frozenset[str] | set[str] = frozenset()) -> None:  # fmt: skip
+    def respond(self, canned: Canned, extra: bytes = b"", replaced: Collection[str] = ()
+                ) -> None:  # fmt: skip
         """Answer with a pre-rendered response (mock or policy answer), with the policies'
         ``extra`` header lines replacing its own headers named in ``replaced``."""
         self.status = canned.status

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -71,12 +72,16 @@ def date_line() -> bytes:
 
 
 def header_line(name: str, value: str) -> bytes:
-    """``name: value\\r\\n`` as UTF-8 bytes; CR, LF and NUL become spaces (a value made
-    from request data must not inject a header)."""
+    """``name: value\\r\\n`` as Latin-1 bytes (UTF-8 when it does not fit: text received as
+    Latin-1 goes back byte for byte); CR, LF and NUL become spaces (a value made from request
+    data must not inject a header)."""
     text = f"{name}: {value}\r\n"
     if text.count("\r") > 1 or "\n" in text[:-1] or "\0" in text:
         text = text[:-2].replace("\r", " ").replace("\n", " ").replace("\0", " ") + "\r\n"
-    return text.encode()
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +118,7 @@ class Canned:
         return b"".join(lines)
 
     def render(self, request_id: bytes, connection: bytes, head_only: bool,
-               extra: bytes = b"", replaced: frozenset[str] | set[str] = frozenset()
-               ) -> bytes:  # fmt: skip
+               extra: bytes = b"", replaced: Collection[str] = ()) -> bytes:
         """The whole response for one request, with the policies' ``extra`` header lines;
         its own headers named in ``replaced`` are left out."""
         head = self.head

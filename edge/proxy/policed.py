@@ -92,8 +92,8 @@ class PolicedExchange(Exchange):
         config, view = self.config, self.view
         assert config is not None
         canned = config.canned(response)
-        if view is not None and view.response_headers:
-            self.respond(canned, view.response_lines(), view.replaced or frozenset())
+        if view is not None and view.answering:
+            self.respond(canned, view.response_lines(), view.replaced)
         else:
             self.respond(canned)
 
@@ -110,8 +110,8 @@ class PolicedExchange(Exchange):
             head.chunked = False
             head.length = len(body) if body or view.body_changed else None
         if plan.mock is not None:
-            if view.response_headers:
-                self.respond(plan.mock, view.response_lines(), view.replaced or frozenset())
+            if view.answering:
+                self.respond(plan.mock, view.response_lines(), view.replaced)
             else:
                 self.respond(plan.mock)
         else:

@@ -129,7 +129,7 @@ class ResponseHooks(AttemptExchange):
         if view.consumer is not None:
             chain = chain.for_consumer(view.consumer)
         if not chain.response or status == 101:
-            if view.response_headers:
+            if view.answering:
                 self.merge(lines)
             return lines
         head = self.head
@@ -152,9 +152,10 @@ class ResponseHooks(AttemptExchange):
         assert view is not None
         replaced = view.replaced
         if replaced:
+            names = {name.encode("latin-1") for name in replaced}
             kept = lines[:1]
             for index in range(1, len(lines), 4):
-                if lines[index].decode("latin-1").lower() not in replaced:
+                if lines[index].lower() not in names:
                     kept += lines[index : index + 4]
             lines[:] = kept
         lines.append(view.response_lines())
@@ -203,7 +204,7 @@ class ResponseHooks(AttemptExchange):
         response, view = self.response, self.view
         assert response is not None
         assert view is not None
-        replaced = view.replaced or ()
+        replaced = view.replaced
         lines = [b""]
         lines += [header_line(name, value) for name, value in response.items
                   if name not in replaced]  # fmt: skip

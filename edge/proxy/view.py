@@ -21,7 +21,7 @@ Response headers set or added by policies are kept as pairs and rendered once pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
@@ -53,33 +53,30 @@ def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> st
 
 
 class PolicyView:
-    """One request as its policies see and change it; see the module docstring."""
+    """One request as its policies see and change it; see the module docstring. Attributes
+    default at class level: a request writes only what its policies use."""
 
-    __slots__ = (
-        "_context", "_headers", "_query", "_query_text", "body", "body_changed", "consumer",
-        "credential", "ended", "head", "header_changes", "query_changes", "replaced",
-        "response_headers", "route_id", "task",
-    )  # fmt: skip
+    consumer: CompiledConsumer | None = None
+    credential: CompiledCredential | None = None
+    body: bytes | None = None
+    """The whole request body once buffered (``b""`` without one)."""
+    body_changed = False
+    header_changes: dict[str, str | None] | None = None
+    query_changes: dict[str, tuple[str, ...] | None] | None = None
+    ended: list[Callable[[], None]] | None = None
+    task: asyncio.Task[None] | None = None
+    """The task finishing this request's hooks, while one runs."""
+    _set: dict[str, str] | None = None
+    """Response headers set by policies (they replace the answer's own)."""
+    _added: list[tuple[str, str]] | None = None
+    _context: dict[str, Any] | None = None
+    _headers: dict[str, str] | None = None
+    _query: dict[str, tuple[str, ...]] | None = None
+    _query_text: str | None = None
 
     def __init__(self, head: RequestHead, route_id: str) -> None:
         self.head = head
         self.route_id = route_id
-        self.consumer: CompiledConsumer | None = None
-        self.credential: CompiledCredential | None = None
-        self.body: bytes | None = None
-        """The whole request body once buffered (``b""`` without one)."""
-        self.body_changed = False
-        self.header_changes: dict[str, str | None] | None = None
-        self.query_changes: dict[str, tuple[str, ...] | None] | None = None
-        self.response_headers: list[tuple[str, str]] | None = None
-        self.replaced: set[str] | None = None
-        self.ended: list[Callable[[], None]] | None = None
-        self.task: asyncio.Task[None] | None = None
-        """The task finishing this request's hooks, while one runs."""
-        self._context: dict[str, Any] | None = None
-        self._headers: dict[str, str] | None = None
-        self._query: dict[str, tuple[str, ...]] | None = None
-        self._query_text: str | None = None
 
     # -- Request ----------------------------------------------------------------------------
 
@@ -169,15 +166,17 @@ class PolicyView:
         self.head.consumer = consumer  # consistent hashing on the consumer reads the head
 
     def set_header(self, name: str, value: str) -> None:
-        self._change_header(name.lower(), value)
+        changes = self.header_changes
+        if changes is None:
+            changes = self.header_changes = {}
+        changes[name.lower()] = value
+        self._headers = None
 
     def remove_header(self, name: str) -> None:
-        self._change_header(name.lower(), None)
-
-    def _change_header(self, name: str, value: str | None) -> None:
-        if self.header_changes is None:
-            self.header_changes = {}
-        self.header_changes[name] = value
+        changes = self.header_changes
+        if changes is None:
+            changes = self.header_changes = {}
+        changes[name.lower()] = None
         self._headers = None
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
@@ -202,22 +201,19 @@ class PolicyView:
 
     def set_response_header(self, name: str, value: str) -> None:
         name = name.lower()
-        pairs = self.response_headers
-        if pairs is None:
-            self.response_headers = [(name, value)]
-            self.replaced = {name}
-            return
-        if self.replaced is None:
-            self.replaced = set()
-        if name in self.replaced or any(pair[0] == name for pair in pairs):
-            pairs[:] = [pair for pair in pairs if pair[0] != name]
-        self.replaced.add(name)
-        pairs.append((name, value))
+        found = self._set
+        if found is None:
+            self._set = {name: value}
+        else:
+            found[name] = value
+        added = self._added
+        if added is not None and any(pair[0] == name for pair in added):
+            added[:] = [pair for pair in added if pair[0] != name]
 
     def add_response_header(self, name: str, value: str) -> None:
-        if self.response_headers is None:
-            self.response_headers = []
-        self.response_headers.append((name.lower(), value))
+        if self._added is None:
+            self._added = []
+        self._added.append((name.lower(), value))
 
     def at_end(self, callback: Callable[[], None]) -> None:
         if self.ended is None:
@@ -226,36 +222,58 @@ class PolicyView:
 
     # -- what the proxy does with it --------------------------------------------------------
 
+    @property
+    def answering(self) -> bool:
+        """Whether policies gave the client's answer headers (:meth:`response_lines`)."""
+        return self._set is not None or self._added is not None
+
+    @property
+    def replaced(self) -> Collection[str]:
+        """Names of the response headers policies set (they replace the answer's own)."""
+        return self._set or ()
+
     def response_lines(self) -> bytes:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
-        pairs = self.response_headers
-        if not pairs:
-            return b""
-        return b"".join([header_line(name, value) for name, value in pairs])
+        pairs = list(self._set.items()) if self._set else []
+        if self._added:
+            pairs += self._added
+        text = "".join([f"{name}: {value}\r\n" for name, value in pairs])
+        if text.count("\n") != len(pairs) or text.count("\r") != len(pairs) or "\0" in text:
+            return b"".join([header_line(name, value) for name, value in pairs])
+        try:
+            return text.encode("latin-1")
+        except UnicodeEncodeError:
+            return text.encode()
 
     def apply(self) -> None:
         """Put the header and query changes on the head, as forwarding reads them."""
         head = self.head
         changes = self.header_changes
         if changes:
+            names = {name.encode("latin-1") for name in changes}
             pieces = head.forwarded
             kept: list[bytes] = []
             for index in range(0, len(pieces), 4):  # name, ": ", value, "\r\n"
-                if pieces[index].decode("latin-1").lower() not in changes:
+                if pieces[index].lower() not in names:
                     kept += pieces[index : index + 4]
             kept += [header_line(name, value) for name, value in changes.items()
                      if value is not None and name not in _EDGE_OWNED]  # fmt: skip
             head.forwarded = kept
-            head.changed(headers=dict(self.headers))
+            head.changed(headers=changes)
         if self.query_changes is not None:
             head.changed(query=self.query)
 
     def finish(self) -> None:
         """The exchange is over: stop its task, run the ``at_end`` callbacks (newest first)."""
-        task, self.task = self.task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-        ended, self.ended = self.ended, None
+        task = self.task
+        if task is not None:
+            self.task = None
+            if task is not asyncio.current_task():
+                task.cancel()
+        ended = self.ended
+        if ended is None:
+            return
+        self.ended = None
         while ended:
             callback = ended.pop()
             try:
