@@ -362,7 +362,8 @@ class Exchange:
         version = config.version if config is not None else None
         view, consumer = self.view, ""
         if view is not None:
-            view.finish()
+            if view.task is not None or view.ended is not None:
+                view.finish()
             if view.consumer is not None:
                 consumer = view.consumer.name
         trace = self.trace

@@ -22,7 +22,7 @@ A hook that raises is a 500 ``internal_error``; response hooks do not run for lo
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 
 import structlog
 
@@ -36,6 +36,9 @@ __all__ = ["ResponseHooks", "UpstreamResponse"]
 log = structlog.get_logger(__name__)
 
 _NO_BODY = frozenset({204, 304})
+_NAMES: dict[bytes, str] = {}
+"""Response header names as upstreams spell them, lower case."""
+_NAMES_LIMIT = 2048
 
 
 class UpstreamResponse:
@@ -126,8 +129,9 @@ class ResponseHooks(AttemptExchange):
         assert plan is not None
         chain = plan.chain
         assert chain is not None
-        if view.consumer is not None:
-            chain = chain.for_consumer(view.consumer)
+        consumer = view.consumer
+        if consumer is not None and consumer.policies:
+            chain = chain.for_consumer(consumer)
         if not chain.response or status == 101:
             if view.answering:
                 self.merge(lines)
@@ -152,13 +156,25 @@ class ResponseHooks(AttemptExchange):
         assert view is not None
         replaced = view.replaced
         if replaced:
-            names = {name.encode("latin-1") for name in replaced}
-            kept = lines[:1]
+            names = _NAMES
             for index in range(1, len(lines), 4):
-                if lines[index].lower() not in names:
-                    kept += lines[index : index + 4]
-            lines[:] = kept
+                name = names.get(lines[index])
+                if name is None:
+                    name = lines[index].decode("latin-1").lower()
+                    if len(names) < _NAMES_LIMIT:
+                        names[lines[index]] = name
+                if name in replaced:
+                    self._drop(lines, replaced)
+                    break
         lines.append(view.response_lines())
+
+    @staticmethod
+    def _drop(lines: list[bytes], replaced: Collection[str]) -> None:
+        kept = lines[:1]
+        for index in range(1, len(lines), 4):
+            if lines[index].decode("latin-1").lower() not in replaced:
+                kept += lines[index : index + 4]
+        lines[:] = kept
 
     def start_hooks(self) -> bool:
         """Run the response hooks: ``True`` when they are done, ``False`` when they went

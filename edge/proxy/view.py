@@ -21,7 +21,7 @@ Response headers set or added by policies are kept as pairs and rendered once pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
     from edgeway.edge.proxy.request import RequestHead
 
-__all__ = ["PolicyView", "rebuild_query"]
+__all__ = ["PolicyView", "rebuild_query", "render_lines"]
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,19 @@ def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> st
             key = quote(name, safe="")
             kept += [key + "=" + quote(value, safe="") for value in values]
     return "&".join(kept)
+
+
+def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """``pairs`` as header lines (:func:`~.local.header_line`, in one pass when no value holds
+    CR, LF or NUL)."""
+    text = "\r\n".join(map(": ".join, pairs)) + "\r\n"
+    count = len(pairs)
+    if text.count("\n") != count or text.count("\r") != count or "\0" in text:
+        return b"".join([header_line(name, value) for name, value in pairs])
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
 
 
 class PolicyView:
@@ -234,31 +247,36 @@ class PolicyView:
 
     def response_lines(self) -> bytes:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
-        pairs = list(self._set.items()) if self._set else []
-        if self._added:
-            pairs += self._added
-        text = "".join([f"{name}: {value}\r\n" for name, value in pairs])
-        if text.count("\n") != len(pairs) or text.count("\r") != len(pairs) or "\0" in text:
-            return b"".join([header_line(name, value) for name, value in pairs])
-        try:
-            return text.encode("latin-1")
-        except UnicodeEncodeError:
-            return text.encode()
+        found, added = self._set, self._added
+        if added is None:
+            return render_lines(list(found.items())) if found else b""
+        return render_lines([*found.items(), *added] if found else added)
 
     def apply(self) -> None:
         """Put the header and query changes on the head, as forwarding reads them."""
         head = self.head
         changes = self.header_changes
         if changes:
-            names = {name.encode("latin-1") for name in changes}
+            received = head.headers
+            dropped: set[bytes] | None = None
+            added: list[tuple[str, str]] = []
+            for name, value in changes.items():
+                if name in received:  # replaced or removed: its received lines go
+                    if dropped is None:
+                        dropped = set()
+                    dropped.add(name.encode("latin-1"))
+                if value is not None and name not in _EDGE_OWNED:
+                    added.append((name, value))
             pieces = head.forwarded
-            kept: list[bytes] = []
-            for index in range(0, len(pieces), 4):  # name, ": ", value, "\r\n"
-                if pieces[index].lower() not in names:
-                    kept += pieces[index : index + 4]
-            kept += [header_line(name, value) for name, value in changes.items()
-                     if value is not None and name not in _EDGE_OWNED]  # fmt: skip
-            head.forwarded = kept
+            if dropped is not None:
+                kept: list[bytes] = []
+                for index in range(0, len(pieces), 4):  # name, ": ", value, "\r\n"
+                    if pieces[index].lower() not in dropped:
+                        kept += pieces[index : index + 4]
+                pieces = kept
+            if added:
+                pieces = [*pieces, render_lines(added)]
+            head.forwarded = pieces
             head.changed(headers=changes)
         if self.query_changes is not None:
             head.changed(query=self.query)
