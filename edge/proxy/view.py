@@ -55,8 +55,13 @@ def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> st
 def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
     """``pairs`` as header lines (:func:`~.local.header_line`, in one pass when no value holds
     CR, LF or NUL)."""
-    text = "\r\n".join(map(": ".join, pairs)) + "\r\n"
-    count = len(pairs)
+    if len(pairs) == 1:
+        name, value = pairs[0]
+        text = f"{name}: {value}\r\n"
+        count = 1
+    else:
+        text = "\r\n".join(map(": ".join, pairs)) + "\r\n"
+        count = len(pairs)
     if text.count("\n") != count or text.count("\r") != count or "\0" in text:
         return b"".join([header_line(name, value) for name, value in pairs])
     try:
@@ -249,7 +254,7 @@ class PolicyView:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
         found, added = self._set, self._added
         if added is None:
-            return render_lines(list(found.items())) if found else b""
+            return render_lines(tuple(found.items())) if found else b""
         return render_lines([*found.items(), *added] if found else added)
 
     def apply(self) -> None:
@@ -259,25 +264,27 @@ class PolicyView:
         if changes:
             received = head.headers
             dropped: set[bytes] | None = None
-            added: list[tuple[str, str]] = []
+            added: list[tuple[str, str]] | None = None
             for name, value in changes.items():
                 if name in received:  # replaced or removed: its received lines go
                     if dropped is None:
-                        dropped = set()
-                    dropped.add(name.encode("latin-1"))
+                        dropped = {name.encode("latin-1")}
+                    else:
+                        dropped.add(name.encode("latin-1"))
                 if value is not None and name not in _EDGE_OWNED:
-                    added.append((name, value))
+                    if added is None:
+                        added = [(name, value)]
+                    else:
+                        added.append((name, value))
             pieces = head.forwarded
             if dropped is not None:
-                kept: list[bytes] = []
-                for index in range(0, len(pieces), 4):  # name, ": ", value, "\r\n"
-                    if pieces[index].lower() not in dropped:
-                        kept += pieces[index : index + 4]
-                pieces = kept
-            if added:
+                pieces = [piece for index in range(0, len(pieces), 4)  # name, ": ", value, CRLF
+                          if pieces[index].lower() not in dropped
+                          for piece in pieces[index : index + 4]]  # fmt: skip
+            if added is not None:
                 pieces = [*pieces, render_lines(added)]
             head.forwarded = pieces
-            head.changed(headers=changes)
+            head.header_changes = changes
         if self.query_changes is not None:
             head.changed(query=self.query)
 

@@ -125,10 +125,10 @@ class RateLimitHandler(PolicyHandler):
 
     def _decide(self, exchange: Exchange, allowed: bool, tokens: float, wait: float) -> Outcome:
         if self.headers:
-            exchange.set_response_header("ratelimit-limit", self.limit_value)
-            exchange.set_response_header("ratelimit-remaining", str(int(tokens)))
-            reset = math.ceil((self.capacity - tokens) / self.rate)
-            exchange.set_response_header("ratelimit-reset", str(reset))
+            set_header = exchange.set_response_header
+            set_header("ratelimit-limit", self.limit_value)
+            set_header("ratelimit-remaining", str(int(tokens)))
+            set_header("ratelimit-reset", str(math.ceil((self.capacity - tokens) / self.rate)))
         if allowed:
             return None
         exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))
