@@ -72,6 +72,20 @@ async def test_two_edges_sharing_one_limit_admit_the_limit_not_twice_it(
           f"({sum(admitted) / LIMIT - 1:+.2%}) of 3000 in {elapsed:.2f}s")
 
 
+async def test_the_workers_of_one_edge_share_a_cluster_limit_through_redis(
+    redis_url: str, tmp_path: Path
+) -> None:
+    limited = SHARED.replace(f"rate: {LIMIT}", "rate: 10").replace(f"burst: {LIMIT}", "burst: 10")
+    edge = StandaloneEdge(limited, tmp_path, redis_url=redis_url, workers=2, access_log=False)
+    edge.start()
+    try:
+        statuses = [(await call(edge.port, "/shared")).status for _ in range(30)]  # new
+    finally:  # connections: the kernel spreads them over both workers
+        edge.stop()
+    assert statuses.count(200) == 10, statuses
+    assert statuses.count(429) == 20, statuses
+
+
 # -- issue 5's YAML, as written -----------------------------------------------------------------
 
 
