@@ -209,8 +209,8 @@ def report(results: dict[str, list[tuple[float, float]]], args: argparse.Namespa
         label = POLICIES.get(name, "") or "no policies"
         if name == "baseline":
             label = f"no policies, {args.baseline_root} (before)"
-        cost = "" if name in ("none", "baseline") else f"{1 - rps / base:.1%}"
-        print(f"{label:<48}{rps:>10.0f}{p99:>9.0f}{1e6 / rps:>9.1f}{cost:>8}")
+        share = "" if name in ("none", "baseline") else f"{1 - rps / base:.1%}"
+        print(f"{label:<48}{rps:>10.0f}{p99:>9.0f}{1e6 / rps:>9.1f}{share:>8}")
     print()
     for name, target in (("local", 0.15), ("cluster", 0.40)):
         cost = 1 - medians[name][0] / base
