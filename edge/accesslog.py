@@ -13,7 +13,8 @@ processes never interleave on a pipe. ``bench/accesslog_cost.py`` measures a lin
 structlog call.
 
 A line (keys always in this order; ``route``, ``upstream_ms`` and ``version`` are ``null`` when
-there was none, ``error`` only appears when the edge failed the request)::
+there was none, ``consumer`` only appears when a policy authenticated the caller, ``error``
+only when the edge failed the request)::
 
     {"ts":"2026-01-02T03:04:05.678Z","request_id":"...","client_ip":"127.0.0.1",
      "method":"GET","path":"/users/7","route":"users","status":200,"bytes":512,
@@ -92,10 +93,11 @@ class AccessLog:
         version: int | None,
         trace_id: str,
         error: str = "",
+        consumer: str = "",
     ) -> None:
         """Add one request's line. ``request_id``, ``client_ip``, ``method``, ``route`` and
         ``trace_id`` must be JSON-safe as they are (the proxy only passes ids it checked or
-        made); ``path`` and ``error`` are escaped."""
+        made); ``path``, ``consumer`` and ``error`` are escaped."""
         now = time.time()
         second = int(now)
         if second != self._second:
@@ -104,6 +106,8 @@ class AccessLog:
         route_json = "null" if route is None else '"' + route + '"'
         upstream = "null" if upstream_ms is None else f"{upstream_ms:.3f}"
         failure = f',"error":{_escape(error)}' if error else ""
+        if consumer:
+            failure = f',"consumer":{_escape(consumer)}' + failure
         line = (
             f'{{"ts":"{self._stamp}.{int((now - second) * 1000):03d}Z","request_id":"{request_id}"'
             f',"client_ip":"{client_ip}","method":"{method}","path":{_escape(path)}'

@@ -31,6 +31,16 @@ def node_id_for(data_dir: Path) -> str:
         return node_id
 
 
+def redis_url_option(ctx: click.Context, param: click.Parameter, value: str | None
+                     ) -> str | None:  # fmt: skip
+    """A Redis URL with a scheme redis-py knows (connections open on first use)."""
+    if not value:
+        return None
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise click.BadParameter("must be a redis://, rediss:// or unix:// URL")
+    return value
+
+
 @click.command("edge")
 @click.option("--control-plane", "control_planes", envvar="EDGEWAY_CONTROL_PLANE",
               callback=endpoint_list, metavar="HOST:PORT[,HOST:PORT]",
@@ -55,13 +65,17 @@ def node_id_for(data_dir: Path) -> str:
               show_default=True, help="seconds in-flight requests get at shutdown")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="worker processes serving --listen (SO_REUSEPORT)")
+@click.option("--redis", "redis_url", envvar="EDGEWAY_REDIS_URL", default=None,
+              callback=redis_url_option, metavar="URL",
+              help="Redis for fleet-wide rate limits, quotas and caches (redis://, rediss://, "
+                   "unix://) [env: EDGEWAY_REDIS_URL]")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
               default="info", show_default=True)
 def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
                  listen: tuple[str, int], admin_listen: tuple[str, int], data_dir: Path,
                  node_id: str | None, config_file: Path | None, access_log: bool,
                  trace_ratio: float | None, drain_timeout: float, workers: int,
-                 log_level: str) -> None:
+                 redis_url: str | None, log_level: str) -> None:
     """Run an edge node: receive the stage's config and proxy HTTP traffic with it."""
     if not control_planes and config_file is None:
         raise click.UsageError("give --control-plane HOST:PORT (or --config FILE to run "
@@ -83,7 +97,8 @@ def edge_command(control_planes: tuple[str, ...], stage: str, region: str,
             stage=stage, region=region, node_id=node_id or node_id_for(data_dir),
             listen=listen, admin_listen=admin_listen, data_dir=data_dir,
             control_planes=control_planes, config_file=config_file, access_log=access_log,
-            drain_timeout=drain_timeout, workers=workers, log_level=log_level)
+            drain_timeout=drain_timeout, workers=workers, log_level=log_level,
+            redis_url=redis_url)
     except OSError as exc:
         raise click.ClickException(f"cannot use --data-dir {data_dir}: {exc}") from None
 

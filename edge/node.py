@@ -3,11 +3,14 @@
 Start-up order keeps the promise "an edge serves its last config even when the control plane
 is away": the last-known-good config from ``data_dir`` is compiled and installed first, then the
 proxy and admin ports open, then the discovery stream connects (and pushes replace the config).
-A standalone edge (``config_file``) compiles one file and never connects anywhere.
+A standalone edge (``config_file``) compiles one file and never connects anywhere; like
+``apply``, it hashes the file's plaintext secrets first (:func:`read_config_file`).
 
-Every pushed config is compiled and prepared (router, pools) in a worker thread and installed
-with one assignment on the event loop; a config that does not compile raises, which the
-discovery client turns into a NACK while the edge keeps serving the previous one.
+Every pushed config is compiled and prepared (router, pools, policy handlers bound) in a worker
+thread and installed with one assignment on the event loop; a config that does not compile
+raises, which the discovery client turns into a NACK while the edge keeps serving the previous
+one. The node owns the process's policy :class:`~edgeway.edge.policies.services.Services`
+(Redis from ``redis_url`` for fleet-wide limits, quotas and caches) and closes it last.
 """
 
 from __future__ import annotations
@@ -23,16 +26,24 @@ from aiohttp import web
 
 from edgeway.common.config.canonical import config_hash
 from edgeway.common.config.loading import parse_config_text
+from edgeway.common.config.secrets import normalize_secrets
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.compile import compile_config
 from edgeway.edge.discovery import ConfigPush, DiscoveryClient, load_cached
+from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy import EdgeProxy
 from edgeway.v1.config_pb2 import GatewayConfig
 
 log = structlog.get_logger(__name__)
 
 BUILD = "edgeway-edge/0.1.0"
+
+
+def read_config_file(path: Path) -> GatewayConfig:
+    """A standalone edge's config file, parsed, plaintext keys and passwords replaced by their
+    hashes as ``apply`` does (blocking, and PBKDF2 is slow: call it in a thread)."""
+    return normalize_secrets(parse_config_text(path.read_bytes(), source=str(path)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +62,8 @@ class EdgeSettings:
     workers: int = 1
     """Worker processes (more than 1: :class:`~edgeway.edge.workers.Supervisor` runs them)."""
     log_level: str = "info"
+    redis_url: str | None = None
+    """Redis of ``mode: cluster`` policies (``None``: they count in this process)."""
 
 
 class EdgeNode:
@@ -58,9 +71,11 @@ class EdgeNode:
 
     def __init__(self, settings: EdgeSettings) -> None:
         self.settings = settings
+        self.services = Services(redis_url=settings.redis_url)
         self.proxy = EdgeProxy(node_id=settings.node_id, stage=settings.stage,
                                region=settings.region,
-                               access_log=AccessLog() if settings.access_log else None)
+                               access_log=AccessLog() if settings.access_log else None,
+                               services=self.services)
         self.source = "none"
         self.loaded_at: float | None = None
         self.port = 0
@@ -91,8 +106,7 @@ class EdgeNode:
     async def _load_initial(self) -> None:
         settings = self.settings
         if settings.config_file is not None:
-            text = await asyncio.to_thread(settings.config_file.read_bytes)
-            config = parse_config_text(text, source=str(settings.config_file))
+            config = await asyncio.to_thread(read_config_file, settings.config_file)
             await self.install(config, version=0, digest=config_hash(config), source="file")
             return
         cached = await load_cached(settings.data_dir)
@@ -151,3 +165,4 @@ class EdgeNode:
                 await discovery.stop()
             await self.proxy.stop(settings.drain_timeout)
             await admin.cleanup()
+            await self.services.aclose()

@@ -27,6 +27,7 @@ _COMMANDS: dict[str, str] = {
     "rollback": "edgeway.controlplane.cli.commands:rollback",
     "history": "edgeway.controlplane.cli.commands:history",
     "status": "edgeway.controlplane.cli.commands:status",
+    "usage": "edgeway.edge.usage_cli:usage_command",
 }
 
 _SHORT_HELP: dict[str, str] = {
@@ -45,6 +46,7 @@ _SHORT_HELP: dict[str, str] = {
     "rollback": "Roll a stage back to an earlier deployment.",
     "history": "Show a stage's deployments, newest first.",
     "status": "Show the edge fleet: versions, lag and NACKs per stage and region.",
+    "usage": "Show what an API key consumed of its usage plan (from Redis).",
 }
 
 

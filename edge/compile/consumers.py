@@ -10,6 +10,10 @@ Credential rules per type (besides ``id``, which any type may carry):
   (a PEM key, other algorithms); ``algorithm`` defaults to HS256 with a secret and is required
   with a public key;
 - ``hmac``: ``username`` (the key id, unique) and ``secret``.
+
+A consumer with a usage plan gets the built-in ``usage-plan`` policy in its chain, so the plan
+is enforced without naming the policy, unless the config names ``usage-plan`` itself anywhere
+(globally, on routes or on consumers): then it runs where it is named, with its options.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from types import MappingProxyType
+
+from google.protobuf import struct_pb2
 
 from edgeway.common.config.secrets import KEY_HASH_PATTERN, PASSWORD_HASH_PATTERN, hash_api_key
 from edgeway.common.errors import join_path
@@ -27,6 +33,7 @@ from edgeway.edge.compile.model import (
     CompiledUsagePlan,
     CredentialIndex,
     CredentialMatch,
+    PolicyStep,
 )
 from edgeway.edge.compile.policies import PolicyContext, chain, compile_policies
 from edgeway.edge.compile.rules import Errors
@@ -124,6 +131,26 @@ def _compiled(consumer: str, credential: config_pb2.Credential) -> CompiledCrede
     )
 
 
+USAGE_PLAN_POLICY = "usage-plan"
+
+
+def _names_usage_plan(config: config_pb2.GatewayConfig) -> bool:
+    groups = [config.policies, *(r.policies for r in config.routes),
+              *(c.policies for c in config.consumers)]  # fmt: skip
+    return any(p.name == USAGE_PLAN_POLICY for group in groups for p in group)
+
+
+def _usage_plan_step(context: PolicyContext, path: str) -> PolicyStep | None:
+    """The implicit ``usage-plan`` step (default options) of a consumer with a plan."""
+    spec = context.registry.get(USAGE_PLAN_POLICY)
+    if spec is None:
+        return None
+    _, handler = context.build(spec, struct_pb2.Struct())
+    if handler is None:
+        return None
+    return PolicyStep(spec.name, spec.phase, spec.priority, path, handler.config, handler=handler)
+
+
 class _Unique:
     """Remembers which path first used a value, to name both sides of a clash."""
 
@@ -152,6 +179,7 @@ def compile_consumers(
     """Consumers by name and their credentials indexed by what a request presents."""
     consumers: dict[str, CompiledConsumer] = {}
     first_index: dict[str, int] = {}
+    implicit_plans = not _names_usage_plan(config)
     keys, basic, issuers, hmac = (
         _Unique("this API key"), _Unique("this user name"),
         _Unique("this issuer"), _Unique("this key id"),
@@ -196,6 +224,10 @@ def compile_consumers(
             if not group.strip():
                 errors.add(join_path(join_path(path, "groups"), g_index), "must not be empty")
         steps = compile_policies(consumer.policies, join_path(path, "policies"), context, errors)
+        if plan is not None and implicit_plans:
+            implicit = _usage_plan_step(context, join_path(path, "usage_plan"))
+            if implicit is not None:
+                steps.append(implicit)
         if name and name not in first_index:
             first_index[name] = index
             consumers[name] = CompiledConsumer(

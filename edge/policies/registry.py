@@ -29,6 +29,7 @@ __all__ = [
     "PolicyRegistry",
     "PolicySpec",
     "builtin_registry",
+    "field_path",
     "spec_from_module",
 ]
 
@@ -64,7 +65,7 @@ class PolicySpec:
         problems = [p for error in self.validator.iter_errors(config) for p in describe(error)]
         if not problems:
             for check in self.checks:
-                problems.extend(((name,), message) for name, message in check(config))
+                problems.extend((field_path(name), message) for name, message in check(config))
         return sorted(problems, key=lambda p: [str(part) for part in p[0]])
 
     def with_defaults(self, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,6 +82,12 @@ class PolicySpec:
 
 
 _MISSING = object()
+_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def field_path(field: str) -> tuple[str | int, ...]:
+    """The parts of a check's field, written like ``origins[2]`` or ``query.page.pattern``."""
+    return tuple(int(index) if index else name for name, index in _PART.findall(field))
 
 
 def spec_from_module(module: ModuleType) -> PolicySpec:

@@ -27,8 +27,8 @@ from time import perf_counter
 from edgeway.edge.balancing import TargetState, UpstreamPlan
 from edgeway.edge.balancing.breaker import BreakerState
 from edgeway.edge.proxy.errors import EdgeError, UpstreamTimeout, UpstreamUnavailable
-from edgeway.edge.proxy.exchange import Exchange
 from edgeway.edge.proxy.headers import request_head
+from edgeway.edge.proxy.policed import PolicedExchange
 from edgeway.edge.proxy.upstream import TargetPool, UpstreamConnection
 
 __all__ = ["IDEMPOTENT", "AttemptExchange"]
@@ -36,7 +36,7 @@ __all__ = ["IDEMPOTENT", "AttemptExchange"]
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
-class AttemptExchange(Exchange):
+class AttemptExchange(PolicedExchange):
     """Attempts and retries; the response relay is :class:`~.forward.ProxyExchange`'s."""
 
     upstream: UpstreamPlan | None = None

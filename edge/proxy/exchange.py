@@ -1,11 +1,12 @@
 """One request on a client connection, from its parsed head to the end of its response.
 
 :meth:`Exchange.dispatch` routes the request on the config current at that moment (kept until
-the exchange ends), runs the route's request-phase hooks and then either answers locally (mock,
-policy answer, error) or forwards (:meth:`Exchange.forward`, implemented by
-:class:`~.forward.ProxyExchange`). :meth:`Exchange.complete` is the one place an exchange ends:
-timers cancelled, upstream connection pooled or closed, counts, spans and the access-log line,
-then the client connection moves on to its next request.
+the exchange ends), runs the route's policy chain when it has one (:meth:`Exchange.police`,
+implemented in :mod:`.policed`) and then either answers locally (mock, policy answer, error) or
+forwards (:meth:`Exchange.forward`, implemented by :class:`~.forward.ProxyExchange`).
+:meth:`Exchange.complete` is the one place an exchange ends: timers cancelled, upstream
+connection pooled or closed, counts, spans, the policies' ``at_end`` callbacks and the
+access-log line, then the client connection moves on to its next request.
 
 Output to the client is collected in ``out`` and written by :meth:`flush` once per parser feed,
 so a small response leaves in one ``write``.
@@ -14,6 +15,7 @@ so a small response leaves in one ``write``.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -30,6 +32,7 @@ from edgeway.edge.routing import RouteHit
 if TYPE_CHECKING:
     from edgeway.edge.proxy.client import ClientConnection
     from edgeway.edge.proxy.request import RequestHead
+    from edgeway.edge.proxy.view import PolicyView
 
 __all__ = ["Exchange"]
 
@@ -46,6 +49,8 @@ class Exchange:
     config: PreparedConfig | None = None
     plan: RoutePlan | None = None
     trace: RequestTrace | None = None
+    view: PolicyView | None = None
+    """The policies' view of the request (only for a route with a policy chain)."""
     # forwarding
     forwarding = False
     target: TargetPlan | None = None
@@ -62,6 +67,9 @@ class Exchange:
     # the request body
     pending: list[bytes] | None = None
     pending_size = 0
+    body_waiter: asyncio.Future[bool] | None = None
+    """Set while a policy waits for the whole body (up to ``buffering`` bytes)."""
+    buffering = 0
     body_size = 0
     discarded = 0
     early = b""
@@ -114,23 +122,16 @@ class Exchange:
             self.fail(PayloadTooLarge(f"the request body ({head.length or self.body_size} "
                                       f"bytes) is larger than {limit} bytes"))
             return
-        try:
-            for hook in plan.hooks:
-                answer = hook(head)
-                if answer is not None:
-                    if isinstance(answer, EdgeError):
-                        self.fail(answer)
-                    else:
-                        self.respond(config.canned(answer))
-                    return
-        except Exception as exc:
-            log.error("policy failed", route=plan.id, error=repr(exc), exc_info=exc)
-            self.fail(EdgeError(f"a policy of route {plan.id!r} failed"))
-            return
-        if plan.mock is not None:
+        if plan.chain is not None:
+            self.police(plan, hit)
+        elif plan.mock is not None:
             self.respond(plan.mock)
         else:
             self.forward(plan, hit)
+
+    def police(self, plan: RoutePlan, hit: RouteHit) -> None:
+        """Run the route's policy chain, then answer or forward (see :mod:`.policed`)."""
+        raise NotImplementedError
 
     # -- answering locally ----------------------------------------------------------------
 
@@ -149,12 +150,15 @@ class Exchange:
             return CLOSE
         return KEEP_ALIVE if head.http10 else b""
 
-    def respond(self, canned: Canned) -> None:
-        """Answer with a pre-rendered response (mock or policy answer)."""
+    def respond(self, canned: Canned, extra: bytes = b"", replaced: Collection[str] = ()
+                ) -> None:  # fmt: skip
+        """Answer with a pre-rendered response (mock or policy answer), with the policies'
+        ``extra`` header lines replacing its own headers named in ``replaced``."""
         self.status = canned.status
         head = self.head
         self.out.append(canned.render(
-            head.request_id_bytes, self.connection_header(), head.method == "HEAD"
+            head.request_id_bytes, self.connection_header(), head.method == "HEAD", extra,
+            replaced,
         ))  # fmt: skip
         self.responded = True
         self.complete()
@@ -165,9 +169,10 @@ class Exchange:
         self.error = error.message
         if error.closes:
             self.close_after = True
-        head = self.head
+        head, view = self.head, self.view
         self.out.append(render_error(
-            error, head.request_id, self.connection_header(), head.method == "HEAD"
+            error, head.request_id, self.connection_header(), head.method == "HEAD",
+            view.response_lines() if view is not None else b"",
         ))  # fmt: skip
         self.responded = True
         self.complete()
@@ -196,7 +201,11 @@ class Exchange:
             self.pending = []
         self.pending.append(chunk)
         self.pending_size += len(chunk)
-        if self.pending_size > BODY_BUFFER:
+        if self.body_waiter is not None:  # a policy reads the whole body: no pause
+            if self.pending_size > self.buffering:
+                self.request_failed(PayloadTooLarge(
+                    f"the request body is larger than {self.buffering} bytes"))
+        elif self.pending_size > BODY_BUFFER:
             self.conn.pause(PAUSE_BUFFER)
 
     def request_complete(self) -> None:
@@ -205,6 +214,8 @@ class Exchange:
             self.conn.transaction_done(self)
         elif self.up is not None:
             self.request_sent()
+        elif self.body_waiter is not None and not self.body_waiter.done():
+            self.body_waiter.set_result(True)
 
     def request_failed(self, error: EdgeError) -> None:
         """The client's request stream broke (malformed body): answer or abort."""
@@ -216,6 +227,9 @@ class Exchange:
         else:
             self.drop_upstream()
             self.fail(error)
+        waiter = self.body_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(False)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -346,6 +360,12 @@ class Exchange:
                 config.errors += 1
         route = plan.id if plan is not None else None
         version = config.version if config is not None else None
+        view, consumer = self.view, ""
+        if view is not None:
+            if view.task is not None or view.ended is not None:
+                view.finish()
+            if view.consumer is not None:
+                consumer = view.consumer.name
         trace = self.trace
         if trace is not None and (trace.span is not None or trace.client is not None):
             trace.end(status, route, version, self.error)
@@ -355,5 +375,5 @@ class Exchange:
             access_log.log(
                 head.request_id, head.client_ip, head.method, head.path, route, status,
                 self.bytes_sent, (perf_counter() - self.started) * 1000, self.up_ms, version,
-                trace.trace_id.decode() if trace is not None else "", self.error,
+                trace.trace_id.decode() if trace is not None else "", self.error, consumer,
             )  # fmt: skip

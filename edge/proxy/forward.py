@@ -21,6 +21,9 @@ closed while idle is tried once more on a new connection when it is safe to repe
 
 A WebSocket handshake is forwarded with its upgrade headers; a ``101`` answer turns both
 connections into a raw byte tunnel (:mod:`.tunnel`).
+
+For a route with policies, the upstream's head goes through :mod:`.respond` first (response
+hooks, the policies' response headers), which may hold it back for a while.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from __future__ import annotations
 from time import perf_counter
 from urllib.parse import quote
 
-from edgeway.edge.proxy.attempts import AttemptExchange
 from edgeway.edge.proxy.errors import (
     CircuitOpen,
     NoHealthyTarget,
@@ -46,6 +48,7 @@ from edgeway.edge.proxy.headers import (
 )
 from edgeway.edge.proxy.local import CONTINUE, status_line
 from edgeway.edge.proxy.prepared import RoutePlan
+from edgeway.edge.proxy.respond import ResponseHooks
 from edgeway.edge.proxy.tunnel import Tunnel
 from edgeway.edge.proxy.upstream import UpstreamConnection
 from edgeway.edge.routing import RouteHit
@@ -67,14 +70,10 @@ def _target_bytes(path: str, query: str) -> bytes:
         return quote(text, safe="/%?=&;:@!$'()*+,~-._").encode()
 
 
-class ProxyExchange(AttemptExchange):
+class ProxyExchange(ResponseHooks):
     """An exchange that can forward; see the module docstring."""
 
     reason = b""
-    lines: list[bytes] | None = None
-    """The response head for the client, built as the upstream's headers are parsed."""
-    resp_length: bytes | None = None
-    resp_chunked = False
     chunk_out = False
     close_delimited = False
     interim = False
@@ -206,9 +205,21 @@ class ProxyExchange(AttemptExchange):
         self.up_ms = (perf_counter() - self.up_started) * 1000
         if status >= 500 or self.upstream.watched:  # type: ignore[union-attr]
             self.outcome(status)
-        length, chunked = self.resp_length, self.resp_chunked
         lines = self.lines
         assert lines is not None
+        if self.view is not None:
+            self.lines = None  # held or not, later header fields are trailers
+            held = self.hold_response(status, lines)
+            if held is None:
+                return
+            lines = held
+        self.emit_head(lines)
+
+    def emit_head(self, lines: list[bytes]) -> None:
+        """Write the response head for the client: ``lines`` holds the upstream's headers
+        (the status slot first), framing and the request id are added here."""
+        status, head = self.status, self.head
+        length, chunked = self.resp_length, self.resp_chunked
         lines[0] = status_line(status, self.reason)
         if self.switching:
             lines.append(_UPGRADED)
@@ -229,11 +240,22 @@ class ProxyExchange(AttemptExchange):
             # headers say... unless the upstream sends it anyway (some do): only a connection
             # whose response announced no body is safe to reuse
             announced = chunked or self.close_delimited or length not in (None, b"0")
-            self.response_end(parser.should_keep_alive() and not announced)
+            up = self.up
+            parser = up.parser if up is not None else None
+            self.response_end(parser is not None and parser.should_keep_alive()
+                              and not announced)  # fmt: skip
 
     def on_body(self, body: bytes) -> None:
         if self.done or self.interim:
             return
+        if self.held is not None:
+            self.hold_body(body)
+        elif self.chunk_out:
+            self.out += (b"%x\r\n" % len(body), body, b"\r\n")
+        else:
+            self.out.append(body)
+
+    def relay_body(self, body: bytes) -> None:
         if self.chunk_out:
             self.out += (b"%x\r\n" % len(body), body, b"\r\n")
         else:
@@ -249,9 +271,17 @@ class ProxyExchange(AttemptExchange):
         if self.switching:
             self.start_tunnel(up)
             return
+        if self.held is not None:
+            self.hold_end(up.parser.should_keep_alive())
+            return
         if self.chunk_out:
             self.out.append(_LAST_CHUNK)
         self.response_end(up.parser.should_keep_alive())
+
+    def end_message(self, keep_alive: bool) -> None:
+        if self.chunk_out:
+            self.out.append(_LAST_CHUNK)
+        self.response_end(keep_alive)
 
     def response_end(self, keep_alive: bool) -> None:
         self.reusable = keep_alive and self.sent_all and not self.close_delimited \
@@ -289,6 +319,8 @@ class ProxyExchange(AttemptExchange):
         if conn is not self.up or self.done:
             return
         self.up = None
+        if self.held is not None and self.held_upstream_closed():
+            return
         if not self.responded:
             if conn.uses > 1 and not self.got_bytes and self.stale_retry():
                 return  # a keep-alive connection the upstream closed while idle

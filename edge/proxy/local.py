@@ -3,12 +3,18 @@
 A :class:`Canned` response is a ``LocalResponse`` turned into bytes once per config version:
 the status line, its own headers and ``content-length``; per request only the request id, the
 ``connection`` header, the ``date`` and (unless the request was ``HEAD``) the body are added.
+
+Response headers that policies collected for the client (``extra``, already rendered as
+``name: value\r\n`` lines) are added to a canned response or an error; a header a policy
+*set* replaces the response's own header of that name (``replaced``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
+from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -20,7 +26,9 @@ __all__ = [
     "CONTINUE",
     "KEEP_ALIVE",
     "Canned",
+    "ErrorAnswer",
     "date_line",
+    "header_line",
     "render_error",
     "status_line",
 ]
@@ -63,40 +71,76 @@ def date_line() -> bytes:
     return _date
 
 
+def header_line(name: str, value: str) -> bytes:
+    """``name: value\\r\\n`` as Latin-1 bytes (UTF-8 when it does not fit: text received as
+    Latin-1 goes back byte for byte); CR, LF and NUL become spaces (a value made from request
+    data must not inject a header)."""
+    text = f"{name}: {value}\r\n"
+    if text.count("\r") > 1 or "\n" in text[:-1] or "\0" in text:
+        text = text[:-2].replace("\r", " ").replace("\n", " ").replace("\0", " ") + "\r\n"
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorAnswer(LocalResponse):
+    """An answer of the proxy's own inside a policy chain (a fail-closed plugin, a body too
+    large to buffer): the proxy answers ``error`` with its JSON error body."""
+
+    error: EdgeError
+
+    @classmethod
+    def of(cls, error: EdgeError) -> ErrorAnswer:
+        return cls(error.status, (), b"", error)
+
+
 class Canned:
     """A local response rendered once: see the module docstring."""
 
-    __slots__ = ("body", "head", "status")
+    __slots__ = ("body", "bodyless", "head", "names", "pairs", "status")
 
     def __init__(self, response: LocalResponse) -> None:
         self.status = response.status
-        lines = [status_line(response.status)]
-        for name, value in response.headers:
-            if name.lower() not in _OWN_HEADERS:
-                lines.append(f"{name}: {value}\r\n".encode())
-        bodyless = response.status < 200 or response.status in _NO_BODY
-        if not bodyless:
-            lines.append(b"content-length: %d\r\n" % len(response.body))
-        self.head = b"".join(lines)
-        self.body = b"" if bodyless else response.body
+        self.pairs = tuple((name.lower(), value) for name, value in response.headers
+                           if name.lower() not in _OWN_HEADERS)  # fmt: skip
+        self.names = frozenset(name for name, _ in self.pairs)
+        self.bodyless = response.status < 200 or response.status in _NO_BODY
+        self.body = b"" if self.bodyless else response.body
+        self.head = self._head(self.pairs)
 
-    def render(self, request_id: bytes, connection: bytes, head_only: bool) -> bytes:
-        """The whole response for one request."""
+    def _head(self, pairs: tuple[tuple[str, str], ...]) -> bytes:
+        lines = [status_line(self.status)]
+        lines += [header_line(name, value) for name, value in pairs]
+        if not self.bodyless:
+            lines.append(b"content-length: %d\r\n" % len(self.body))
+        return b"".join(lines)
+
+    def render(self, request_id: bytes, connection: bytes, head_only: bool,
+               extra: bytes = b"", replaced: Collection[str] = ()) -> bytes:
+        """The whole response for one request, with the policies' ``extra`` header lines;
+        its own headers named in ``replaced`` are left out."""
+        head = self.head
+        if replaced and not self.names.isdisjoint(replaced):
+            head = self._head(tuple(p for p in self.pairs if p[0] not in replaced))
         return b"".join((
-            self.head, b"x-request-id: ", request_id, b"\r\n", connection, date_line(), b"\r\n",
-            b"" if head_only else self.body,
+            head, extra, b"x-request-id: ", request_id, b"\r\n", connection, date_line(),
+            b"\r\n", b"" if head_only else self.body,
         ))  # fmt: skip
 
 
-def render_error(error: EdgeError, request_id: str, connection: bytes, head_only: bool) -> bytes:
-    """The JSON error response ``{"code", "message", "request_id"}`` for ``error``."""
+def render_error(error: EdgeError, request_id: str, connection: bytes, head_only: bool,
+                 extra: bytes = b"") -> bytes:  # fmt: skip
+    """The JSON error response ``{"code", "message", "request_id"}`` for ``error``, with the
+    policies' ``extra`` header lines."""
     body = json.dumps(
         {"code": error.code, "message": error.message, "request_id": request_id},
         separators=(",", ":"),
         ensure_ascii=False,
     ).encode()
     return b"".join((
-        status_line(error.status), _JSON, b"content-length: %d\r\n" % len(body),
+        status_line(error.status), _JSON, extra, b"content-length: %d\r\n" % len(body),
         b"x-request-id: ", request_id.encode(), b"\r\n", connection, date_line(), b"\r\n",
         b"" if head_only else body,
     ))  # fmt: skip

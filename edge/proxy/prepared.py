@@ -7,16 +7,23 @@ request only looks things up. The proxy binds the upstream targets to its long-l
 connection pools and target states when it installs the version (:meth:`PreparedConfig.bind`
 and :class:`~edgeway.edge.balancing.LiveUpstreams`), on the loop.
 
-A route's request-phase policy chain becomes a tuple of hooks in phase order, each taking the
-request and returning ``None`` (go on), a ``LocalResponse`` (answer it) or an ``EdgeError``.
-Built-in handlers contribute their ``on_request``; plugin steps cannot be called yet (the plugin
-client comes later), so a fail-closed plugin answers 503 ``plugin_unavailable`` and a fail-open
-one is skipped, as its failure mode says. Response-phase steps are kept on the plan for later.
+Policies: every handler of the version is bound to the edge's policy ``Services``
+(:func:`~edgeway.edge.policies.chain.bind_handlers`: no I/O, so this may run in a thread
+too), then each route's steps become a
+:class:`~edgeway.edge.policies.chain.PolicyChain` (``None`` for a route without hooks: it pays
+nothing). Plugin steps cannot be called yet (the plugin client comes later), so a fail-closed
+plugin answers 503 ``plugin_unavailable`` and a fail-open one is left out, as its failure mode
+says. A route's body limit is the smaller of its own and its chain's.
+
+:meth:`PreparedConfig.canned` renders a policy's ``LocalResponse`` once per object and keeps the
+rendering only while the object lives (a weak reference), so prebuilt answers (a 401, a 429)
+render once and per-request ones (a 400 listing violations, a cache hit) do not pile up.
 """
 
 from __future__ import annotations
 
 import ssl
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -31,17 +38,17 @@ from edgeway.edge.compile.model import (
     RequestLimits,
     RewriteTemplate,
 )
-from edgeway.edge.policies.base import LocalResponse, PolicyHandler, Request
-from edgeway.edge.proxy.errors import EdgeError, PluginUnavailable
-from edgeway.edge.proxy.local import Canned
+from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome
+from edgeway.edge.policies.chain import PolicyChain, RequestHook, bind_handlers, prepare_chain
+from edgeway.edge.policies.services import Services
+from edgeway.edge.proxy.errors import PluginUnavailable
+from edgeway.edge.proxy.local import Canned, ErrorAnswer
 from edgeway.edge.proxy.upstream import TargetPool
-from edgeway.edge.routing import Router, compile_router
+from edgeway.edge.routing import Router, compile_router, served_methods
 
-__all__ = ["Hook", "PreparedConfig", "RoutePlan", "TargetPlan", "UpstreamPlan", "prepare"]
+__all__ = ["PreparedConfig", "RoutePlan", "TargetPlan", "UpstreamPlan", "prepare"]
 
 log = structlog.get_logger(__name__)
-
-Hook = Callable[[Request], LocalResponse | EdgeError | None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,8 +57,10 @@ class RoutePlan:
 
     route: CompiledRoute
     id: str
-    hooks: tuple[Hook, ...]
-    response_steps: tuple[PolicyStep, ...]
+    chain: PolicyChain | None
+    """The route's policies (``None``: it has none that run)."""
+    preflight_only: bool
+    """``OPTIONS`` is matched only for the ``cors`` policy's preflights (see the router)."""
     mock: Canned | None
     upstream: UpstreamPlan | None
     strip_path: bool
@@ -67,6 +76,7 @@ class RoutePlan:
     retry_unsent: bool
     """Whether a non-idempotent request is retried when it never reached a target."""
     max_body: int
+    """The smaller of the route's body limit and its chain's."""
 
 
 @dataclass(slots=True, eq=False)
@@ -87,14 +97,24 @@ class PreparedConfig:
     so it is made here, off the loop)."""
     requests: int = 0
     errors: int = 0
-    _canned: dict[int, tuple[LocalResponse, Canned]] = field(default_factory=dict)
+    _canned: dict[int, tuple[weakref.ref[LocalResponse], Canned]] = field(default_factory=dict)
 
     def canned(self, response: LocalResponse) -> Canned:
-        """``response`` rendered, once per object (policy handlers return prebuilt ones)."""
-        found = self._canned.get(id(response))
-        if found is None or found[0] is not response:
-            found = self._canned[id(response)] = (response, Canned(response))
-        return found[1]
+        """``response`` rendered, once per object while it lives (see the module docstring)."""
+        key = id(response)
+        found = self._canned.get(key)
+        if found is not None and found[0]() is response:
+            return found[1]
+        canned = Canned(response)
+        table = self._canned
+
+        def forget(_: weakref.ref[LocalResponse]) -> None:
+            entry = table.get(key)
+            if entry is not None and entry[0]() is None:
+                del table[key]
+
+        table[key] = (weakref.ref(response, forget), canned)
+        return canned
 
     def targets(self) -> list[TargetPlan]:
         return [target for up in self.upstreams.values() for target in up.targets]
@@ -113,42 +133,45 @@ class PreparedConfig:
             target.pool = pool
 
 
-def _plugin_hook(name: str) -> Hook:
-    error = PluginUnavailable(f"plugin {name!r} cannot be called: the plugin client is not there")
+def _plugin_hook(compiled: CompiledConfig, route: CompiledRoute
+                 ) -> Callable[[PolicyStep], RequestHook | None]:  # fmt: skip
+    def hook(step: PolicyStep) -> RequestHook | None:
+        plugin = compiled.plugins.get(step.plugin or "")
+        mode = plugin.failure_mode if plugin is not None else "closed"
+        log.warning("plugin calls are not available yet", plugin=step.plugin, mode=mode,
+                    route=route.id, effect="skipped" if mode == "open" else "503")
+        if mode == "open":
+            return None
+        answer = ErrorAnswer.of(PluginUnavailable(
+            f"plugin {step.plugin!r} cannot be called: the plugin client is not there"))
 
-    def unavailable(request: Request) -> EdgeError:
-        return error
+        def unavailable(exchange: Exchange) -> Outcome:
+            return answer
 
-    return unavailable
+        return unavailable
+
+    return hook
 
 
-def _hooks(route: CompiledRoute, compiled: CompiledConfig) -> tuple[Hook, ...]:
-    hooks: list[Hook] = []
-    for step in route.policies:
-        if step.phase.on_response:
-            continue
-        handler = step.handler
-        if handler is not None:
-            if type(handler).on_request is not PolicyHandler.on_request:
-                hooks.append(handler.on_request)
-        elif step.plugin is not None:
-            plugin = compiled.plugins.get(step.plugin)
-            mode = plugin.failure_mode if plugin is not None else "closed"
-            log.warning("plugin calls are not available yet", plugin=step.plugin, mode=mode,
-                        route=route.id, effect="skipped" if mode == "open" else "503")
-            if mode != "open":
-                hooks.append(_plugin_hook(step.plugin))
-    return tuple(hooks)
+def _chain(route: CompiledRoute, compiled: CompiledConfig) -> PolicyChain | None:
+    if not route.policies:
+        return None
+    chain = prepare_chain(route.policies, _plugin_hook(compiled, route))
+    if not chain.request and not chain.response and chain.body_limit is None:
+        return None
+    return chain
 
 
 def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str, UpstreamPlan]
           ) -> RoutePlan:
     t, retries = route.timeouts, route.retries
+    chain = _chain(route, compiled)
+    limit = chain.body_limit if chain is not None else None
     return RoutePlan(
         route=route,
         id=route.id,
-        hooks=_hooks(route, compiled),
-        response_steps=tuple(step for step in route.policies if step.phase.on_response),
+        chain=chain,
+        preflight_only="OPTIONS" in served_methods(route) - route.match.methods,
         mock=Canned(route.mock) if route.mock is not None else None,
         upstream=upstreams[route.upstream.name] if route.upstream is not None else None,
         strip_path=route.strip_path,
@@ -160,12 +183,15 @@ def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str
         attempts=retries.attempts if retries.budget_percent > 0 else 0,
         budget_percent=retries.budget_percent,
         retry_unsent=retries.on_connect_failure,
-        max_body=route.max_body_bytes,
+        max_body=route.max_body_bytes if limit is None else min(limit, route.max_body_bytes),
     )
 
 
-def prepare(compiled: CompiledConfig, *, version: int, config_hash: str) -> PreparedConfig:
-    """Everything serving ``compiled`` needs, built once (pure: safe off the event loop)."""
+def prepare(compiled: CompiledConfig, *, version: int, config_hash: str,
+            services: Services | None = None) -> PreparedConfig:  # fmt: skip
+    """Everything serving ``compiled`` needs, built once (no I/O: safe off the event loop).
+    Its policy handlers are bound to ``services`` (default: services without Redis)."""
+    bind_handlers(compiled, services if services is not None else Services())
     used = {route.upstream.name for route in compiled.routes if route.upstream is not None}
     upstreams = {
         name: UpstreamPlan(pool)

@@ -31,6 +31,9 @@ __all__ = ["Peer", "RequestHead", "new_request_id"]
 _SANE_ID = re.compile(r"[A-Za-z0-9._~:+/=@-]{1,128}")
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _getrandbits = random.getrandbits
+_NAMES: dict[bytes, str] = {}
+"""Header names as clients spell them, lower case (the common ones cost one lookup)."""
+_NAMES_LIMIT = 2048
 
 
 def new_request_id() -> str:
@@ -74,6 +77,8 @@ class RequestHead:
     params: Mapping[str, str] = MappingProxyType({})
     """The route's path parameters, once routed."""
     _headers: dict[str, str] | None = None
+    header_changes: Mapping[str, str | None] | None = None
+    """Header changes of the policies (see :meth:`changed`)."""
     _query: dict[str, str] | None = None
     length: int | None = None
     chunked = False
@@ -197,17 +202,41 @@ class RequestHead:
 
     @property
     def headers(self) -> Mapping[str, str]:
-        """Headers by lower-case name (repeated ones joined with ``,``), built on first use."""
-        if self._headers is None:
-            built: dict[str, str] = {}
+        """Headers by lower-case name (repeated ones joined with ``,``) as received, built on
+        first use."""
+        built = self._headers
+        if built is None:
+            built = self._headers = {}
+            names = _NAMES
             for name, value in self.raw:
-                key, text = name.decode("latin-1").lower(), value.decode("latin-1")
-                built[key] = built[key] + "," + text if key in built else text
-            self._headers = built
-        return self._headers
+                key = names.get(name)
+                if key is None:
+                    key = name.decode("latin-1").lower()
+                    if len(names) < _NAMES_LIMIT:
+                        names[name] = key
+                if key in built:
+                    built[key] += "," + value.decode("latin-1")
+                else:
+                    built[key] = value.decode("latin-1")
+        return built
 
     def header(self, name: str) -> str | None:
+        """Header ``name`` (lower case) with the policies' changes (once forwarding)."""
+        changes = self.header_changes
+        if changes is not None and name in changes:
+            return changes[name]
         return self.headers.get(name)
+
+    def changed(self, *, headers: Mapping[str, str | None] | None = None,
+                query: str | None = None) -> None:  # fmt: skip
+        """Policies changed headers (``None``: removed) or the query (the string to forward)
+        before the request is forwarded."""
+        if headers is not None:
+            self.header_changes = headers
+        if query is not None:
+            self.query = query
+            self.target = b""  # rebuilt from the path and the new query
+            self._query = None
 
     def query_param(self, name: str) -> str | None:
         """The first value of query parameter ``name`` (percent- and ``+``-decoded)."""

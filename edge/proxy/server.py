@@ -14,6 +14,11 @@ kept, replaced or cancelled to match the installed version
 the response), closes idle keep-alive connections at once, waits up to ``drain_timeout``, then
 aborts what is left, cancels every task the proxy owns and the health probers, closes the
 upstream pools and flushes the access log.
+
+Policies: the proxy binds every config version's handlers to its
+:class:`~edgeway.edge.policies.services.Services` (Redis, an HTTP session, state kept across
+versions) while preparing it. The edge node makes one per process (``--redis``) and closes it;
+a proxy made without one makes its own, without Redis, and closes it when it stops.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from opentelemetry.trace import TracerProvider
 
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.compile.model import CompiledConfig
+from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy.client import ClientConnection
 from edgeway.edge.proxy.deadlines import Deadlines
 from edgeway.edge.proxy.limits import HOUSEKEEPING_INTERVAL
@@ -55,6 +61,7 @@ class EdgeProxy:
         region: str,
         access_log: AccessLog | None = None,
         tracer_provider: TracerProvider | None = None,
+        services: Services | None = None,
     ) -> None:
         self.node_id = node_id
         self.stage = stage
@@ -65,6 +72,8 @@ class EdgeProxy:
         self._server: asyncio.Server | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._retired: list[PreparedConfig] = []
+        self.services = services if services is not None else Services()
+        self._owns_services = services is None
 
     # -- config ---------------------------------------------------------------------------
 
@@ -76,8 +85,10 @@ class EdgeProxy:
 
     def prepare(self, compiled: CompiledConfig, *, version: int, config_hash: str
                 ) -> PreparedConfig:
-        """Build what serving ``compiled`` takes. Pure: may run in a thread."""
-        return prepare(compiled, version=version, config_hash=config_hash)
+        """Build what serving ``compiled`` takes, its policies bound to the proxy's services.
+        No I/O: may run in a thread."""
+        return prepare(compiled, version=version, config_hash=config_hash,
+                       services=self.services)
 
     def install(self, prepared: PreparedConfig) -> None:
         """Serve ``prepared`` from the next request on (call on the proxy's loop)."""
@@ -127,6 +138,8 @@ class EdgeProxy:
         rt.loop = loop = asyncio.get_running_loop()
         rt.deadlines = Deadlines(loop)
         rt.draining = False
+        if self._owns_services:
+            self.services.closed = False  # started again after a stop
         rt.tracing.refresh()
         if rt.config is not None:  # started again after a stop: pools were closed
             rt.config.bind(rt.pools)
@@ -179,6 +192,8 @@ class EdgeProxy:
         rt.pools.clear()
         if rt.access_log is not None:
             await rt.access_log.flush()
+        if self._owns_services:
+            await self.services.aclose()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         log.info("proxy stopped", node=self.node_id)

@@ -11,7 +11,7 @@ Path matching agrees with the reference :meth:`PathPattern.match` of the compile
 
 from edgeway.edge.routing.normalize import normalize_host, normalize_path
 from edgeway.edge.routing.router import RouteHit, Router, compile_router, path_rank
-from edgeway.edge.routing.trie import ConditionSource
+from edgeway.edge.routing.trie import ConditionSource, served_methods
 
 __all__ = [
     "ConditionSource",
@@ -21,4 +21,5 @@ __all__ = [
     "normalize_host",
     "normalize_path",
     "path_rank",
+    "served_methods",
 ]

@@ -12,7 +12,8 @@ key, compared in order (the documented, deterministic tie-break):
    typed parameters (``int``, ``uuid``) than ``str`` ones; then a prefix path ending in ``/``
    over the same path without it; then ``exact`` over ``prefix``;
 4. more header and query conditions first;
-5. a route that lists methods before one that matches any method;
+5. a route that lists methods before one that matches any method (a route with a ``cors``
+   policy also matches ``OPTIONS``: :func:`~.trie.served_methods`);
 6. config order: the route written first wins, and within a route its first path.
 
 A lookup (host and path already normalized by the caller) looks in the request host's exact

@@ -27,7 +27,17 @@ from typing import Protocol
 
 from edgeway.edge.compile.model import CompiledRoute, PathPattern, PathSegment
 
-__all__ = ["ConditionSource", "Entry", "Node", "Search", "insert"]
+__all__ = ["ConditionSource", "Entry", "Node", "Search", "insert", "served_methods"]
+
+
+def served_methods(route: CompiledRoute) -> frozenset[str]:
+    """The methods a route matches: those it lists (empty: any), plus ``OPTIONS`` when it
+    lists some without it and has a ``cors`` policy, so CORS preflights reach the policy (the
+    proxy answers any other ``OPTIONS`` request to such a route 404, as before)."""
+    methods = route.match.methods
+    if methods and "OPTIONS" not in methods and any(s.name == "cors" for s in route.policies):
+        return methods | {"OPTIONS"}
+    return methods
 
 
 class ConditionSource(Protocol):
@@ -61,7 +71,7 @@ class Entry:
         self.route = route
         self.pattern = pattern
         self.rank = rank
-        self.methods = route.match.methods
+        self.methods = served_methods(route)
         self.conditions = conditions
         segments = pattern.segments
         last = segments[-1] if segments else None

@@ -36,11 +36,10 @@ import structlog
 from aiohttp import web
 
 from edgeway.common.config.canonical import canonical_bytes, config_hash, from_canonical
-from edgeway.common.config.loading import parse_config_text
 from edgeway.common.errors import ConfigError, ConfigInvalid
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.discovery import ConfigPush, DiscoveryClient, load_cached
-from edgeway.edge.node import BUILD, EdgeSettings
+from edgeway.edge.node import BUILD, EdgeSettings, read_config_file
 from edgeway.edge.workers.channel import Channel
 
 __all__ = ["ConfigItem", "Supervisor", "WorkerHandle"]
@@ -65,9 +64,12 @@ class ConfigItem:
 class WorkerHandle:
     """One worker process as the supervisor sees it."""
 
-    def __init__(self, index: int, settings: dict[str, Any]) -> None:
+    def __init__(self, index: int, settings: dict[str, Any],
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.index = index
         self.settings = settings
+        self.env = env
+        """The worker's environment (``None``: this process's)."""
         self.process: asyncio.subprocess.Process | None = None
         self.channel: Channel | None = None
         self.pid = 0
@@ -88,7 +90,7 @@ class WorkerHandle:
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "edgeway.edge.workers.worker",
                 "--channel-fd", str(child.fileno()), "--settings", json.dumps(self.settings),
-                pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL,
+                pass_fds=(child.fileno(),), stdin=asyncio.subprocess.DEVNULL, env=self.env,
             )  # fmt: skip
         finally:
             child.close()
@@ -182,7 +184,11 @@ class Supervisor:
             "listen": list(settings.listen), "access_log": settings.access_log,
             "drain_timeout": settings.drain_timeout, "log_level": settings.log_level,
         }  # fmt: skip
-        self.workers = [WorkerHandle(index, worker_settings) for index in range(settings.workers)]
+        env = None  # the Redis URL goes by environment: it may hold a password
+        if settings.redis_url:
+            env = {**os.environ, "EDGEWAY_REDIS_URL": settings.redis_url}
+        self.workers = [WorkerHandle(index, worker_settings, env)
+                        for index in range(settings.workers)]  # fmt: skip
         self.current: ConfigItem | None = None
         self.loaded_at: float | None = None
         self.stopping = False
@@ -229,8 +235,7 @@ class Supervisor:
     async def _initial(self) -> ConfigItem | None:
         settings = self.settings
         if settings.config_file is not None:
-            text = await asyncio.to_thread(settings.config_file.read_bytes)
-            config = parse_config_text(text, source=str(settings.config_file))
+            config = await asyncio.to_thread(read_config_file, settings.config_file)
             return ConfigItem(0, config_hash(config), "file", canonical_bytes(config))
         cached = await load_cached(settings.data_dir)
         if cached is None or cached.stage != settings.stage:

@@ -6,7 +6,9 @@ kernel spreads connections over the workers), serves with its own :class:`EdgePr
 takes its configs only from the supervisor over the channel: each config is compiled and
 prepared in a thread and installed with one assignment, then the result is reported
 (``installed`` with ``ok``, or the errors). Every second it reports its per-version traffic.
-There is no discovery connection here: the supervisor holds the edge's only one.
+There is no discovery connection here: the supervisor holds the edge's only one. Each worker
+has its own policy :class:`~edgeway.edge.policies.services.Services` (Redis from
+``EDGEWAY_REDIS_URL``, which the supervisor sets), closed when it stops.
 
 SIGTERM or SIGINT, or the channel closing (the supervisor is gone), drains the proxy (up to
 the drain timeout) and ends the process.
@@ -31,6 +33,7 @@ from edgeway.common.logging import configure_logging
 from edgeway.common.telemetry import configure_tracing, shutdown_tracing
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.compile import compile_config
+from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy import EdgeProxy, PreparedConfig
 from edgeway.edge.workers.channel import Channel
 
@@ -46,8 +49,10 @@ class Worker:
         self.settings = settings
         self.channel = channel
         access_log = AccessLog(atomic_lines=True) if settings["access_log"] else None
+        self.services = Services(redis_url=os.environ.get("EDGEWAY_REDIS_URL") or None)
         self.proxy = EdgeProxy(node_id=settings["node_id"], stage=settings["stage"],
-                               region=settings["region"], access_log=access_log)
+                               region=settings["region"], access_log=access_log,
+                               services=self.services)
         if access_log is not None:
             access_log.bind(node=settings["node_id"], stage=settings["stage"],
                             region=settings["region"], pid=str(os.getpid()))
@@ -106,6 +111,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self.proxy.stop(float(self.settings["drain_timeout"]))
+            await self.services.aclose()
             self.channel.close()
 
 

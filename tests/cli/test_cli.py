@@ -12,7 +12,8 @@ from tests.support.controlplane import ControlPlane
 from tests.support.processes import free_port, run_cli
 
 COMMANDS = ["controlplane", "edge", "dev", "demo-upstream", "apply", "validate", "versions",
-            "show", "diff", "stages", "deploy", "promote", "rollback", "history", "status"]
+            "show", "diff", "stages", "deploy", "promote", "rollback", "history", "status",
+            "usage"]
 
 
 @pytest.fixture

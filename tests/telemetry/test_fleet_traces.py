@@ -12,6 +12,7 @@ from tests.support.controlplane import ControlPlane, start_control_plane
 from tests.support.fleet import Edge, start_edge, start_upstream
 from tests.support.http import call
 from tests.support.otlp import OtlpReceiver
+from tests.support.wait import wait_until
 
 DEPLOY_TRACE = "5bf92f3577b34da6a3ce929d0e0e4736"
 REQUEST_TRACE = "6cf92f3577b34da6a3ce929d0e0e4736"
@@ -46,8 +47,9 @@ def test_deploy_push_and_edge_apply_are_one_trace(traced: tuple[ControlPlane, Ed
     applies = [s for s in receiver.wait_for("edgeway.edge.apply")
                if s.trace_id == DEPLOY_TRACE]
     assert len(applies) == 1, [(s.name, s.trace_id) for s in receiver.spans()]
-    pushes = {s.span_id: s for s in receiver.spans()
-              if s.name == "edgeway.push" and s.trace_id == DEPLOY_TRACE}
+    pushes = wait_until(lambda: {s.span_id: s for s in receiver.spans()  # another process's
+                                 if s.name == "edgeway.push" and s.trace_id == DEPLOY_TRACE},
+                        timeout=10, what="the control plane's push span")  # fmt: skip
     assert applies[0].parent_span_id in pushes
     assert applies[0].service == "edgeway-edge"
     deploy = [s for s in receiver.spans()

@@ -42,9 +42,10 @@ def test_an_unknown_policy_name_gets_a_suggestion() -> None:
 
 
 def test_an_unknown_policy_name_without_a_close_one_lists_what_exists() -> None:
+    builtins = ", ".join(builtin_registry().names())
     assert problems(route_policies({"name": "zzz"})) == [
-        "routes[0].policies[0].name: unknown policy 'zzz' "
-        "(built-in policies: request-termination; plugins: none)"
+        f"routes[0].policies[0].name: unknown policy 'zzz' "
+        f"(built-in policies: {builtins}; plugins: none)"
     ]
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -18,14 +16,7 @@ from edgeway.edge.policies.request_termination.schema import (
     NO_LINE_BREAKS,
     SCHEMA,
 )
-
-
-@dataclass
-class FakeRequest:
-    method: str = "GET"
-    path: str = "/"
-    host: str = "example.com"
-    headers: Mapping[str, str] = field(default_factory=dict)
+from tests.support.exchange import TestExchange
 
 
 def spec() -> PolicySpec:
@@ -37,7 +28,7 @@ def spec() -> PolicySpec:
 def respond(config: dict[str, Any]) -> LocalResponse:
     handler = spec().build(config)
     assert isinstance(handler, RequestTerminationHandler)
-    return handler.on_request(FakeRequest())
+    return handler.on_request(TestExchange())
 
 
 def test_it_declares_its_phase_and_priority() -> None:
@@ -82,7 +73,7 @@ def test_statuses_without_a_body_send_none(status: int) -> None:
 def test_the_response_is_rendered_once_and_reused() -> None:
     handler = spec().build({})
     assert isinstance(handler, RequestTerminationHandler)
-    assert handler.on_request(FakeRequest()) is handler.on_request(FakeRequest(path="/other"))
+    assert handler.on_request(TestExchange()) is handler.on_request(TestExchange(path="/other"))
 
 
 @pytest.mark.parametrize(

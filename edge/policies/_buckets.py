@@ -1,0 +1,96 @@
+"""Token buckets: the in-process table, and the Lua script of the fleet-wide one in Redis.
+
+Semantics are AWS API Gateway's: a bucket holds at most ``capacity`` tokens (the burst) and
+refills continuously at ``rate`` tokens per second; a request takes one token or is refused.
+A new bucket starts full. The in-process table is bounded: past ``max_keys`` buckets it drops
+the ones that have refilled completely (idle callers lose nothing by it), then the oldest.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BUCKET_SCRIPT", "LocalBuckets", "Take"]
+
+Take = tuple[bool, float, float]
+"""``(allowed, tokens left, seconds until one token)``."""
+
+
+class LocalBuckets:
+    """Token buckets of one limit (one capacity and rate), keyed by caller."""
+
+    __slots__ = ("__weakref__", "_buckets", "capacity", "max_keys", "rate")
+
+    def __init__(self, capacity: float, rate: float, max_keys: int = 100_000) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.max_keys = max_keys
+        self._buckets: dict[str, list[float]] = {}
+
+    def take(self, key: str, now: float) -> Take:
+        """Take one token of ``key``'s bucket at monotonic time ``now``."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= self.max_keys:
+                self._sweep(now)
+            bucket = self._buckets[key] = [self.capacity, now]
+        tokens = bucket[0] + (now - bucket[1]) * self.rate
+        if tokens > self.capacity:
+            tokens = self.capacity
+        bucket[1] = now
+        if tokens >= 1.0:
+            bucket[0] = tokens - 1.0
+            return True, tokens - 1.0, 0.0
+        bucket[0] = tokens
+        return False, tokens, (1.0 - tokens) / self.rate
+
+    def tokens(self, key: str, now: float) -> float:
+        """Tokens ``key`` has at ``now`` (a full bucket when unknown)."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return self.capacity
+        return min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def _sweep(self, now: float) -> None:
+        rate, capacity = self.rate, self.capacity
+        full = [k for k, (t, ts) in self._buckets.items() if t + (now - ts) * rate >= capacity]
+        for key in full:
+            del self._buckets[key]
+        excess = len(self._buckets) - self.max_keys // 2
+        if excess > 0 and not full:
+            for key in list(self._buckets)[:excess]:
+                del self._buckets[key]
+
+
+BUCKET_SCRIPT = """
+-- One token bucket, atomically. KEYS[1]: the bucket. ARGV: capacity, rate (tokens/second).
+-- Time is the Redis server's, so every edge shares one clock.
+-- Returns {allowed (1|0), tokens left x 1000, milliseconds until one token}.
+local capacity = tonumber(ARGV[1])
+local rate = tonumber(ARGV[2]) / 1000.0
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = capacity
+  ts = now
+end
+if now > ts then
+  tokens = math.min(capacity, tokens + (now - ts) * rate)
+  ts = now
+end
+local allowed = 0
+local wait = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = math.ceil((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
+return {allowed, math.floor(tokens * 1000), wait}
+"""

@@ -1,0 +1,8 @@
+"""``key-auth``: API keys in a header or query parameter, checked against consumers' keys."""
+
+from edgeway.edge.policies.key_auth.handler import KeyAuthHandler
+from edgeway.edge.policies.key_auth.schema import CHECKS, SCHEMA
+
+HANDLER = KeyAuthHandler
+
+__all__ = ["CHECKS", "HANDLER", "SCHEMA", "KeyAuthHandler"]

@@ -1,0 +1,308 @@
+"""The policies' side of one request in flight: the proxy's ``Exchange`` of the policy contract.
+
+A :class:`PolicyView` is made only for a request whose route has a policy chain (a route without
+one never builds it), over the request's :class:`~.request.RequestHead`. It implements
+:class:`edgeway.edge.policies.base.Exchange`: reads come from the head and reflect the writes
+made so far (a header set by one policy is seen by the next), writes are recorded here and
+applied once when the request is forwarded (:meth:`PolicyView.apply`):
+
+- header changes replace the forwarded end-to-end headers; the headers the edge owns (``host``,
+  framing, ``connection``, ``x-forwarded-*``, ``forwarded``, ``x-request-id``, ``traceparent``)
+  stay the edge's;
+- query changes rebuild the query string: parameters nobody changed keep their bytes as sent,
+  changed ones are appended percent-encoded;
+- the body (when the chain buffered it) is handled by the exchange (:mod:`.policed`).
+
+Response headers set or added by policies are kept as pairs and rendered once per answer
+(:meth:`PolicyView.response_lines`); a *set* header replaces the answer's own of that name.
+``at_end`` callbacks run once when the exchange is over (:meth:`PolicyView.finish`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote_plus
+
+import structlog
+
+from edgeway.edge.proxy.headers import SPECIAL
+from edgeway.edge.proxy.local import header_line
+
+if TYPE_CHECKING:
+    from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
+    from edgeway.edge.proxy.request import RequestHead
+
+__all__ = ["PolicyView", "rebuild_query", "render_lines"]
+
+log = structlog.get_logger(__name__)
+
+_EDGE_OWNED = frozenset(name.decode() for name in SPECIAL)
+
+
+def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> str:
+    """``raw`` with the parameters named in ``changes`` replaced (``None``: removed)."""
+    kept = [piece for piece in raw.split("&")
+            if piece and unquote_plus(piece.partition("=")[0]) not in changes]  # fmt: skip
+    for name, values in changes.items():
+        if values is not None:
+            key = quote(name, safe="")
+            kept += [key + "=" + quote(value, safe="") for value in values]
+    return "&".join(kept)
+
+
+def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
+    """``pairs`` as header lines (:func:`~.local.header_line`, in one pass when no value holds
+    CR, LF or NUL)."""
+    if len(pairs) == 1:
+        name, value = pairs[0]
+        text = f"{name}: {value}\r\n"
+        count = 1
+    else:
+        text = "\r\n".join(map(": ".join, pairs)) + "\r\n"
+        count = len(pairs)
+    if text.count("\n") != count or text.count("\r") != count or "\0" in text:
+        return b"".join([header_line(name, value) for name, value in pairs])
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode()
+
+
+class PolicyView:
+    """One request as its policies see and change it; see the module docstring. Attributes
+    default at class level: a request writes only what its policies use."""
+
+    consumer: CompiledConsumer | None = None
+    credential: CompiledCredential | None = None
+    body: bytes | None = None
+    """The whole request body once buffered (``b""`` without one)."""
+    body_changed = False
+    header_changes: dict[str, str | None] | None = None
+    query_changes: dict[str, tuple[str, ...] | None] | None = None
+    ended: list[Callable[[], None]] | None = None
+    task: asyncio.Task[None] | None = None
+    """The task finishing this request's hooks, while one runs."""
+    _set: dict[str, str] | None = None
+    """Response headers set by policies (they replace the answer's own)."""
+    _added: list[tuple[str, str]] | None = None
+    _context: dict[str, Any] | None = None
+    _headers: dict[str, str] | None = None
+    _query: dict[str, tuple[str, ...]] | None = None
+    _query_text: str | None = None
+
+    def __init__(self, head: RequestHead, route_id: str) -> None:
+        self.head = head
+        self.route_id = route_id
+
+    # -- Request ----------------------------------------------------------------------------
+
+    @property
+    def method(self) -> str:
+        return self.head.method
+
+    @property
+    def path(self) -> str:
+        return self.head.path
+
+    @property
+    def host(self) -> str:
+        return self.head.host
+
+    @property
+    def client_ip(self) -> str:
+        return self.head.client_ip
+
+    @property
+    def request_id(self) -> str:
+        return self.head.request_id
+
+    @property
+    def params(self) -> Mapping[str, str]:
+        return self.head.params
+
+    @property
+    def query(self) -> str:
+        if self.query_changes is None:
+            return self.head.query
+        if self._query_text is None:
+            self._query_text = rebuild_query(self.head.query, self.query_changes)
+        return self._query_text
+
+    @property
+    def query_params(self) -> Mapping[str, tuple[str, ...]]:
+        if self._query is None:
+            grouped: dict[str, list[str]] = {}
+            for key, value in parse_qsl(self.head.query, keep_blank_values=True):
+                grouped.setdefault(key, []).append(value)
+            parsed = {key: tuple(values) for key, values in grouped.items()}
+            for name, values in (self.query_changes or {}).items():
+                if values is None:
+                    parsed.pop(name, None)
+                else:
+                    parsed[name] = values
+            self._query = parsed
+        return self._query
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        changes = self.header_changes
+        if changes is None:
+            return self.head.headers
+        if self._headers is None:
+            merged = dict(self.head.headers)
+            for name, value in changes.items():
+                if value is None:
+                    merged.pop(name, None)
+                else:
+                    merged[name] = value
+            self._headers = merged
+        return self._headers
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        changes = self.header_changes
+        if changes is not None and name in changes:
+            value = changes[name]
+            return () if value is None else (value,)
+        wanted = name.encode("latin-1")
+        return tuple(value.decode("latin-1") for key, value in self.head.raw
+                     if key.lower() == wanted)  # fmt: skip
+
+    @property
+    def context(self) -> MutableMapping[str, Any]:
+        if self._context is None:
+            self._context = {}
+        return self._context
+
+    # -- Exchange ---------------------------------------------------------------------------
+
+    def authenticate(
+        self, consumer: CompiledConsumer | None, credential: CompiledCredential | None = None
+    ) -> None:
+        self.consumer, self.credential = consumer, credential
+        self.head.consumer = consumer  # consistent hashing on the consumer reads the head
+
+    def set_header(self, name: str, value: str) -> None:
+        changes = self.header_changes
+        if changes is None:
+            changes = self.header_changes = {}
+        changes[name.lower()] = value
+        self._headers = None
+
+    def remove_header(self, name: str) -> None:
+        changes = self.header_changes
+        if changes is None:
+            changes = self.header_changes = {}
+        changes[name.lower()] = None
+        self._headers = None
+
+    def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
+        self._change_query(name, tuple(values))
+
+    def remove_query_param(self, name: str) -> None:
+        self._change_query(name, None)
+
+    def _change_query(self, name: str, values: tuple[str, ...] | None) -> None:
+        if self.query_changes is None:
+            self.query_changes = {}
+        self.query_changes.pop(name, None)  # a changed parameter moves to the end
+        self.query_changes[name] = values
+        self._query = None
+        self._query_text = None
+
+    def set_body(self, body: bytes) -> None:
+        if self.body is None:
+            raise RuntimeError("set_body() needs a buffered body (buffer_request_body)")
+        self.body = bytes(body)
+        self.body_changed = True
+
+    def set_response_header(self, name: str, value: str) -> None:
+        name = name.lower()
+        found = self._set
+        if found is None:
+            self._set = {name: value}
+        else:
+            found[name] = value
+        added = self._added
+        if added is not None and any(pair[0] == name for pair in added):
+            added[:] = [pair for pair in added if pair[0] != name]
+
+    def add_response_header(self, name: str, value: str) -> None:
+        if self._added is None:
+            self._added = []
+        self._added.append((name.lower(), value))
+
+    def at_end(self, callback: Callable[[], None]) -> None:
+        if self.ended is None:
+            self.ended = []
+        self.ended.append(callback)
+
+    # -- what the proxy does with it --------------------------------------------------------
+
+    @property
+    def answering(self) -> bool:
+        """Whether policies gave the client's answer headers (:meth:`response_lines`)."""
+        return self._set is not None or self._added is not None
+
+    @property
+    def replaced(self) -> Collection[str]:
+        """Names of the response headers policies set (they replace the answer's own)."""
+        return self._set or ()
+
+    def response_lines(self) -> bytes:
+        """The policies' response headers as ``name: value\\r\\n`` lines."""
+        found, added = self._set, self._added
+        if added is None:
+            return render_lines(tuple(found.items())) if found else b""
+        return render_lines([*found.items(), *added] if found else added)
+
+    def apply(self) -> None:
+        """Put the header and query changes on the head, as forwarding reads them."""
+        head = self.head
+        changes = self.header_changes
+        if changes:
+            received = head.headers
+            dropped: set[bytes] | None = None
+            added: list[tuple[str, str]] | None = None
+            for name, value in changes.items():
+                if name in received:  # replaced or removed: its received lines go
+                    if dropped is None:
+                        dropped = {name.encode("latin-1")}
+                    else:
+                        dropped.add(name.encode("latin-1"))
+                if value is not None and name not in _EDGE_OWNED:
+                    if added is None:
+                        added = [(name, value)]
+                    else:
+                        added.append((name, value))
+            pieces = head.forwarded
+            if dropped is not None:
+                pieces = [piece for index in range(0, len(pieces), 4)  # name, ": ", value, CRLF
+                          if pieces[index].lower() not in dropped
+                          for piece in pieces[index : index + 4]]  # fmt: skip
+            if added is not None:
+                pieces = [*pieces, render_lines(added)]
+            head.forwarded = pieces
+            head.header_changes = changes
+        if self.query_changes is not None:
+            head.changed(query=self.query)
+
+    def finish(self) -> None:
+        """The exchange is over: stop its task, run the ``at_end`` callbacks (newest first)."""
+        task = self.task
+        if task is not None:
+            self.task = None
+            if task is not asyncio.current_task():
+                task.cancel()
+        ended = self.ended
+        if ended is None:
+            return
+        self.ended = None
+        while ended:
+            callback = ended.pop()
+            try:
+                callback()
+            except Exception as exc:  # a policy bug must not stop the others or the edge
+                log.error("at_end callback failed", route=self.route_id, error=repr(exc),
+                          exc_info=exc)  # fmt: skip

@@ -1,0 +1,107 @@
+"""key-auth: keys in a header or the query, looked up by hash, hidden from the upstream."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from edgeway.common.config.secrets import hash_api_key
+from edgeway.edge.policies.key_auth.schema import NOWHERE_TO_LOOK
+from tests.support.exchange import TestExchange, serve
+from tests.unit.edge.policies.helpers import build, chain_of, config_problems, gateway
+
+CONSUMERS = [
+    {"name": "acme", "credentials": [{"type": "key-auth", "key": "acme-secret-key", "id": "k1"}]},
+    {"name": "globex", "credentials": [{"type": "key-auth",
+                                        "key_hash": hash_api_key("globex-key")}]},
+]  # fmt: skip
+
+
+def handler(config: dict[str, Any] | None = None) -> Any:
+    return build("key-auth", config, compiled_config=gateway(consumers=CONSUMERS))
+
+
+async def call(exchange: TestExchange, config: dict[str, Any] | None = None) -> Any:
+    return await serve(chain_of(handler(config)), exchange)
+
+
+async def test_a_key_in_the_default_header_names_the_consumer_and_is_hidden() -> None:
+    exchange = TestExchange.of({"apikey": "acme-secret-key", "accept": "*/*"})
+    response = await call(exchange)
+    assert response.status == 200
+    assert exchange.consumer is not None
+    assert exchange.consumer.name == "acme"
+    assert exchange.credential is not None
+    assert exchange.credential.id == "k1"
+    assert exchange.headers.get("apikey") is None
+    assert exchange.headers["x-consumer-name"] == "acme"
+    assert exchange.headers["x-credential-id"] == "k1"
+
+
+async def test_a_key_in_the_query_works_and_is_removed_from_it() -> None:
+    exchange = TestExchange.of(query="apikey=globex-key&page=2")
+    assert (await call(exchange)).status == 200
+    assert exchange.consumer is not None
+    assert exchange.consumer.name == "globex"
+    assert "apikey" not in exchange.query_params
+    assert exchange.query_params["page"] == ("2",)
+
+
+async def test_hide_credentials_false_keeps_the_key() -> None:
+    exchange = TestExchange.of({"apikey": "acme-secret-key"})
+    await call(exchange, {"hide_credentials": False})
+    assert exchange.headers["apikey"] == "acme-secret-key"
+
+
+async def test_a_client_cannot_claim_a_consumer_by_header() -> None:
+    exchange = TestExchange.of({"apikey": "globex-key", "x-consumer-name": "acme"})
+    await call(exchange)
+    assert exchange.headers["x-consumer-name"] == "globex"
+    assert "x-credential-id" not in exchange.headers
+
+
+async def test_a_missing_key_is_401_with_a_challenge() -> None:
+    response = await call(TestExchange.of())
+    assert response.status == 401
+    assert json.loads(response.body or b"")["code"] == "missing_credentials"
+    assert response.headers["www-authenticate"] == 'Key realm="edgeway"'
+
+
+async def test_a_wrong_key_is_401_invalid() -> None:
+    response = await call(TestExchange.of({"apikey": "nope"}))
+    assert response.status == 401
+    assert json.loads(response.body or b"")["code"] == "invalid_credentials"
+
+
+async def test_custom_names_are_tried_in_order_and_query_can_be_refused() -> None:
+    config = {"key_names": ["X-API-Key", "token"], "key_in_query": False}
+    ok = TestExchange.of({"x-api-key": "acme-secret-key"})
+    assert (await call(ok, config)).status == 200
+    in_query = TestExchange.of(query="token=acme-secret-key")
+    assert (await call(in_query, config)).status == 401
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"key_names": []}, "routes[0].policies[0].config.key_names: must not be empty"),
+        ({"key_names": ["bad name"]}, "routes[0].policies[0].config.key_names[0]: must be an"
+         " HTTP header name (letters, digits, - and _)"),
+        ({"key_in_header": False, "key_in_query": False},
+         f"routes[0].policies[0].config.key_in_query: {NOWHERE_TO_LOOK}"),
+        ({"hide_credentials": "yes"},
+         "routes[0].policies[0].config.hide_credentials: expected true or false, got string"),
+        ({"keys": ["a"]}, "routes[0].policies[0].config.keys: unknown field (known fields:"
+         " hide_credentials, key_in_header, key_in_query, key_names)"),
+    ],
+)  # fmt: skip
+def test_invalid_configs_name_the_field(config: dict[str, Any], expected: str) -> None:
+    assert config_problems("key-auth", config) == [expected]
+
+
+def test_valid_configs_pass() -> None:
+    assert config_problems("key-auth", {}) == []
+    assert config_problems("key-auth", {"key_names": ["apikey", "x-key"],
+                                        "key_in_query": False}) == []  # fmt: skip
