@@ -28,12 +28,12 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from proxy import free_port, pinned, stop, wait_port  # bench/proxy.py: same process helpers
 
 ROOT = Path(__file__).resolve().parents[1]
 EDGEWAY = str(Path(sys.executable).parent / "edgeway")
@@ -45,40 +45,6 @@ POLICIES = {
     "local": "key-auth + rate-limit local",
     "cluster": "key-auth + rate-limit cluster (Redis)",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_port(port: int, process: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
-
-
-def stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, sig)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def pinned(cpus: str | None, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if cpus else argv
 
 
 def edge_config(upstream: int, mode: str) -> str:
@@ -122,7 +88,7 @@ class Edge:
         with open(os.devnull, "wb") as devnull:
             self.process = subprocess.Popen(pinned(cpus, argv), stdout=devnull,
                                             stderr=subprocess.DEVNULL, env=env, cwd=folder)
-        wait_port(self.port, self.process)
+        wait_port(self.port, self.process, timeout=30.0)
 
 
 def wrk(port: int, connections: int, seconds: float, cpus: str | None) -> tuple[float, float]:
@@ -178,7 +144,7 @@ def main() -> None:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         processes.append(nginx)
         try:
-            wait_port(upstream, nginx)
+            wait_port(upstream, nginx, timeout=30.0)
             edges = [Edge(mode, mode, upstream, folder, far, redis.url) for mode in POLICIES]
             if args.baseline_root is not None:
                 edges.insert(0, Edge("baseline", "none", upstream, folder, far, None,
