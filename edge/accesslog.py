@@ -13,8 +13,9 @@ processes never interleave on a pipe. ``bench/accesslog_cost.py`` measures a lin
 structlog call.
 
 A line (keys always in this order; ``route``, ``upstream_ms`` and ``version`` are ``null`` when
-there was none, ``consumer`` only appears when a policy authenticated the caller, ``error``
-only when the edge failed the request)::
+there was none; ``plugin_failures`` and ``context`` only appear when plugins failed open or set
+context values, ``consumer`` when a policy authenticated the caller, ``error`` when the edge
+failed the request)::
 
     {"ts":"2026-01-02T03:04:05.678Z","request_id":"...","client_ip":"127.0.0.1",
      "method":"GET","path":"/users/7","route":"users","status":200,"bytes":512,
@@ -31,6 +32,7 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from json.encoder import encode_basestring
 from typing import IO, Any
@@ -43,6 +45,11 @@ log = structlog.get_logger(__name__)
 
 _escape: Any = encode_basestring
 _Batch = str | Future[None] | None
+
+
+def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
+    text = f',"plugin_failures":{json.dumps(list(failures))}' if failures else ""
+    return text + (f',"context":{json.dumps(context, sort_keys=True)}' if context else "")
 
 
 class AccessLog:
@@ -94,10 +101,13 @@ class AccessLog:
         trace_id: str,
         error: str = "",
         consumer: str = "",
+        plugin_failures: Sequence[str] | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> None:
         """Add one request's line. ``request_id``, ``client_ip``, ``method``, ``route`` and
         ``trace_id`` must be JSON-safe as they are (the proxy only passes ids it checked or
-        made); ``path``, ``consumer`` and ``error`` are escaped."""
+        made); ``path``, ``consumer`` and ``error`` are escaped. ``plugin_failures`` (plugins
+        that failed open) and ``context`` (values plugins set) are written when present."""
         now = time.time()
         second = int(now)
         if second != self._second:
@@ -108,6 +118,8 @@ class AccessLog:
         failure = f',"error":{_escape(error)}' if error else ""
         if consumer:
             failure = f',"consumer":{_escape(consumer)}' + failure
+        if plugin_failures or context:
+            failure = _plugins(plugin_failures, context) + failure
         line = (
             f'{{"ts":"{self._stamp}.{int((now - second) * 1000):03d}Z","request_id":"{request_id}"'
             f',"client_ip":"{client_ip}","method":"{method}","path":{_escape(path)}'

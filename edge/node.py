@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -86,11 +86,8 @@ class EdgeNode:
     async def install(self, config: GatewayConfig, *, version: int, digest: str,
                       source: str) -> None:
         """Compile and prepare off the loop, then swap in with one assignment."""
-        def build() -> Any:
-            return self.proxy.prepare(compile_config(config), version=version,
-                                      config_hash=digest)
-
-        prepared = await asyncio.to_thread(build)
+        prepared = await self.proxy.load(partial(compile_config, config), version=version,
+                                         config_hash=digest)
         self.proxy.install(prepared)
         self.source, self.loaded_at = source, time.time()
         log.info("config installed", version=version, hash=digest, source=source)

@@ -379,6 +379,10 @@ class CompiledPlugin:
     failure_mode: str
     cache_ttl_ms: int
     circuit_breaker: CircuitBreakerSettings | None
+    context_header_prefix: str = "x-edgeway-context-"
+    """Context values the plugin sets go upstream as headers with this prefix ("": none)."""
+    concurrent: bool = False
+    """Calls may run alongside adjacent concurrent plugins of the same phase."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)

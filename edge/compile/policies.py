@@ -8,6 +8,7 @@ config is validated later by the plugin's own ``ValidateConfig``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -135,6 +136,14 @@ def chain(*groups: Iterable[PolicyStep]) -> tuple[PolicyStep, ...]:
     return tuple(step for _, step in keyed)
 
 
+CONTEXT_PREFIX_DEFAULT = "x-edgeway-context-"
+CONTEXT_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+CONTEXT_PREFIX_RULE = (
+    "must be empty (no context headers) or a lower-case header name prefix: letters, digits "
+    "and '-', at most 63 characters"
+)
+
+
 def _plugin_name_problem(
     name: str, registry: PolicyRegistry, first_index: Mapping[str, int]
 ) -> str | None:
@@ -184,6 +193,11 @@ def compile_plugins(
         if plugin.HasField("circuit_breaker"):
             breaker_path = join_path(path, "circuit_breaker")
             breaker = circuit_breaker(plugin.circuit_breaker, breaker_path, errors)
+        prefix = CONTEXT_PREFIX_DEFAULT
+        if plugin.HasField("context_header_prefix"):
+            prefix = plugin.context_header_prefix
+            if prefix and not CONTEXT_PREFIX.fullmatch(prefix):
+                errors.add(join_path(path, "context_header_prefix"), CONTEXT_PREFIX_RULE)
         compiled = CompiledPlugin(
             name=name,
             endpoints=tuple(endpoints),
@@ -193,6 +207,8 @@ def compile_plugins(
             failure_mode=failure_mode or "closed",
             cache_ttl_ms=max(0, min(ttl, rules.CACHE_TTL_MS_MAX)),
             circuit_breaker=breaker,
+            context_header_prefix=prefix,
+            concurrent=plugin.concurrent,
         )
         if not problem:
             first_index[name] = index

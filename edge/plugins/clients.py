@@ -32,6 +32,10 @@ __all__ = ["PluginClients"]
 
 log = structlog.get_logger(__name__)
 
+RETIRE_AFTER = 30.0
+"""Seconds a replaced endpoint's client stays open for the version before (its requests in
+flight, or a version whose install failed), on top of its call timeout."""
+
 
 class PluginClients:
     """Clients of every plugin endpoint, sharing nothing between endpoints."""
@@ -42,7 +46,8 @@ class PluginClients:
         self._log_settings = log_settings
         self._cache_entries = cache_entries
         self._exchange = exchange
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing: dict[asyncio.Task[None], EndpointClient] = {}
+        """Replaced clients, closed when their task ends (or by :meth:`close`)."""
         self.endpoints: dict[str, EndpointClient] = {
             name: self._client(plugin) for name, plugin in plugins.items()
         }
@@ -67,8 +72,14 @@ class PluginClients:
 
     async def update(self, plugins: Mapping[str, CompiledPlugin],
                      timeout: float = 2.0) -> None:  # noqa: ASYNC109 - per Describe
-        """Serve a new config's endpoints: unchanged ones keep their client; removed and changed
-        ones are closed in the background once their in-flight calls had their deadline."""
+        """:meth:`adopt`, then describe the new endpoints (:meth:`start`)."""
+        self.adopt(plugins)
+        await self.start(timeout)
+
+    def adopt(self, plugins: Mapping[str, CompiledPlugin]) -> None:
+        """Serve a new config's endpoints (on the loop; new ones are described on first use):
+        unchanged ones keep their client; removed and changed ones are closed in the background
+        once the requests of the version before had time to finish (``RETIRE_AFTER``)."""
         current, fresh = self.endpoints, {}
         for name, plugin in plugins.items():
             client = current.get(name)
@@ -78,13 +89,12 @@ class PluginClients:
         self.endpoints = fresh
         for client in retired:
             task = asyncio.get_running_loop().create_task(self._retire(client))
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
-        await self.start(timeout)
+            self._closing[task] = client
+            task.add_done_callback(self._closing.pop)
 
     @staticmethod
     async def _retire(client: EndpointClient) -> None:
-        await asyncio.sleep(client.timeout)
+        await asyncio.sleep(client.timeout + RETIRE_AFTER)
         await client.close()
 
     def description(self, plugin: str) -> plugin_pb2.PluginDescription | None:
@@ -98,8 +108,8 @@ class PluginClients:
         client = self.endpoints.get(plugin)
         return client is not None and client.wants(phase)
 
-    async def on_request(self, instance: PluginInstance,
-                         request: plugin_pb2.HttpRequest) -> RequestOutcome:
+    async def on_request(self, instance: PluginInstance, request: plugin_pb2.HttpRequest,
+                         trace: Mapping[str, str] | None = None) -> RequestOutcome:
         """The outcome of ``instance``'s ``on_request`` for ``request``; never raises for a
         plugin's failure (see :class:`RequestOutcome`)."""
         client = self.endpoints.get(instance.plugin)
@@ -107,11 +117,12 @@ class PluginClients:
             reason = "no such plugin endpoint in the config"
             return RequestOutcome(failure=reason, response=failure_response(
                 instance.plugin, reason, request.request_id))
-        return await client.on_request(instance, request)
+        return await client.on_request(instance, request, trace)
 
     async def on_response(self, instance: PluginInstance, request: plugin_pb2.HttpRequest,
                           status: int, headers: list[plugin_pb2.HeaderEntry],
-                          body: bytes = b"", body_truncated: bool = False) -> ResponseOutcome:
+                          body: bytes = b"", body_truncated: bool = False,
+                          trace: Mapping[str, str] | None = None) -> ResponseOutcome:
         """The outcome of ``instance``'s ``on_response`` for the upstream's response."""
         client = self.endpoints.get(instance.plugin)
         if client is None:
@@ -120,7 +131,7 @@ class PluginClients:
                 instance.plugin, reason, request.request_id))
         call = plugin_pb2.ResponseCall(request=request, status=status, headers=headers,
                                        body=body, body_truncated=body_truncated)
-        return await client.on_response(instance, call)
+        return await client.on_response(instance, call, trace)
 
     def log(self, instance: PluginInstance, entry: plugin_pb2.LogEntry) -> None:
         """Queue a finished exchange for ``instance``'s ``on_log`` (never waits, never raises)."""
@@ -131,10 +142,10 @@ class PluginClients:
     async def close(self) -> None:
         """Ship buffered log entries and close every endpoint (errors are logged)."""
         clients, self.endpoints = list(self.endpoints.values()), {}
-        for task in list(self._closing):
+        for task, client in list(self._closing.items()):
             task.cancel()
-        results = await asyncio.gather(*(c.close() for c in clients), *self._closing,
-                                       return_exceptions=True)
+            clients.append(client)
+        results = await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
         for result in results:
             if isinstance(result, Exception):
                 log.warning("closing a plugin client failed", error=str(result))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 import structlog
@@ -138,9 +138,10 @@ class EndpointClient:
         self.stats.rejected_by_breaker += 1
         return f"circuit breaker {self.breaker.state}"
 
-    async def on_request(self, instance: PluginInstance,
-                         request: plugin_pb2.HttpRequest) -> RequestOutcome:
-        """The plugin's verdict about ``request`` (cached when the plugin declared a key)."""
+    async def on_request(self, instance: PluginInstance, request: plugin_pb2.HttpRequest,
+                         trace: Mapping[str, str] | None = None) -> RequestOutcome:
+        """The plugin's verdict about ``request`` (cached when the plugin declared a key).
+        ``trace``: the W3C trace context to send (default: the current context's)."""
         if not self.wants(plugin_pb2.PHASE_REQUEST):
             return PROCEED
         key: Hashable | None = None
@@ -157,7 +158,7 @@ class EndpointClient:
                 request = _fit(request, self._request_body)
             try:
                 verdict = await self.transport.request(request, instance.config, self.timeout,
-                                                       _trace())
+                                                       trace if trace is not None else _trace())
                 reason = request_problem(verdict)
             except CallFailed as failure:
                 reason = failure.reason
@@ -175,8 +176,8 @@ class EndpointClient:
         return RequestOutcome(response=failure_response(self.name, reason, request.request_id),
                               failure=reason)
 
-    async def on_response(self, instance: PluginInstance, call: plugin_pb2.ResponseCall
-                          ) -> ResponseOutcome:
+    async def on_response(self, instance: PluginInstance, call: plugin_pb2.ResponseCall,
+                          trace: Mapping[str, str] | None = None) -> ResponseOutcome:
         """The plugin's changes to the upstream's response described by ``call``."""
         if not self.wants(plugin_pb2.PHASE_RESPONSE):
             return ResponseOutcome()
@@ -190,7 +191,8 @@ class EndpointClient:
             if call.request.body and self.description is not None:
                 call.request.body = b""  # the request body is not part of the response phase
             try:
-                verdict = await self.transport.response(call, self.timeout, _trace())
+                verdict = await self.transport.response(
+                    call, self.timeout, trace if trace is not None else _trace())
                 reason = response_problem(verdict)
             except CallFailed as failure:
                 reason = failure.reason

@@ -35,6 +35,10 @@ __all__ = [
 FAILURE_CODE = "plugin_unavailable"
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
 _BAD_VALUE = re.compile(r"[\r\n\x00]")
+_PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
+                      "upgrade", "te", "trailer", "proxy-connection", "x-request-id"})
+_CONTEXT_KEY = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _thaw(value: Any) -> Any:
@@ -134,8 +138,13 @@ def request_problem(verdict: plugin_pb2.RequestVerdict) -> str | None:
         return _headers_problem(answer.headers)
     if outcome == "proceed":
         m = verdict.proceed
-        if m.HasField("path") and (not m.path.startswith("/") or _BAD_VALUE.search(m.path)):
-            return f"invalid path {m.path!r}"
+        if m.HasField("path") and not _PATH.fullmatch(m.path):
+            return f"invalid path {m.path!r} (a percent-encoded path starting with '/')"
+        for key, value in m.context.items():
+            if not _CONTEXT_KEY.fullmatch(key):
+                return f"invalid context key {key!r} (letters, digits, '.', '_', '-')"
+            if _BAD_VALUE.search(value):
+                return f"invalid value for context key {key!r}"
         return _headers_problem(m.set_headers, m.remove_headers)
     return None  # an empty verdict proceeds unchanged
 
@@ -144,4 +153,7 @@ def response_problem(verdict: plugin_pb2.ResponseVerdict) -> str | None:
     """Why a response verdict cannot be applied, or ``None`` when it is fine."""
     if verdict.HasField("status") and not 200 <= verdict.status <= 599:
         return f"invalid response status {verdict.status}"
+    for name in (*(h.name for h in verdict.set_headers), *verdict.remove_headers):
+        if name in _FRAMING:
+            return f"header {name!r} is the edge's (framing)"
     return _headers_problem(verdict.set_headers, verdict.remove_headers)

@@ -294,3 +294,9 @@ class PolicyHandler:
     def on_response(self, exchange: Exchange, response: Response) -> Awaitable[None] | None:
         """Change or record the upstream's response (only when ``RESPONSE_PHASE`` is set)."""
         return None
+
+    def join(self, following: PolicyHandler) -> PolicyHandler | None:
+        """One handler doing this one's work and ``following``'s (the next in the chain, same
+        phase) at the same time, or ``None`` (the default): they run one after the other.
+        Plugins declared ``concurrent`` use it to call their services at once."""
+        return None

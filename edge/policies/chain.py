@@ -8,8 +8,9 @@ directly and the runner becomes a coroutine only at the first awaitable result; 
 authentication phase, an authenticated consumer's own policies join the chain
 (:meth:`PolicyChain.for_consumer`, merged once per consumer and cached).
 
-Plugin steps are the proxy's: ``plugin_hook`` turns one into a request hook (or ``None`` to
-leave it out), so plugins run in the same chain at their place.
+Plugin steps are the proxy's: ``plugin_hook`` turns one into a handler (or ``None`` to leave it
+out), so plugins run in the same chain at their place, like a built-in. Adjacent handlers of
+one phase may :meth:`~.base.PolicyHandler.join` into one that does both at once.
 
 Request bodies: a chain that needs the body says from which hook on (``body_from``); the proxy
 passes ``load_body`` to :func:`run_request`, called once just before that hook. It returns like
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from edgeway.edge.policies.services import Services
 
 __all__ = [
+    "PluginHook",
     "PolicyChain",
     "RequestHook",
     "ResponseHook",
@@ -50,12 +52,12 @@ __all__ = [
 RequestHook = Callable[[Exchange], Outcome | Awaitable[Outcome]]
 BodyLoader = Callable[[], Outcome | Awaitable[Outcome]]
 ResponseHook = Callable[[Exchange, Response], Awaitable[None] | None]
-PluginHook = Callable[["PolicyStep"], RequestHook | None]
+PluginHook = Callable[["PolicyStep"], PolicyHandler | None]
 
 _AUTH_RANK = Phase.AUTHENTICATION.rank
 
 
-def _no_plugins(step: PolicyStep) -> RequestHook | None:
+def _no_plugins(step: PolicyStep) -> PolicyHandler | None:
     return None
 
 
@@ -99,21 +101,16 @@ def prepare_chain(steps: Iterable[PolicyStep], plugin_hook: PluginHook = _no_plu
                   ) -> PolicyChain:  # fmt: skip
     """The chain of ``steps`` (any order: sorted here by phase, priority, then as given)."""
     ordered = sorted(enumerate(steps), key=lambda p: (p[1].phase.rank, -p[1].priority, p[0]))
+    handlers = _handlers(ordered, plugin_hook)
     request: list[RequestHook] = []
     response: list[tuple[int, int, int, ResponseHook]] = []
     after_auth: int | None = None
     buffer_request = buffer_response = 0
     body_from: int | None = None
     limits: list[int] = []
-    for index, step in ordered:
+    for index, step, handler in handlers:
         if step.phase.rank > _AUTH_RANK and after_auth is None:
             after_auth = len(request)
-        handler = step.handler
-        if handler is None:
-            hook = plugin_hook(step) if not step.phase.on_response else None
-            if hook is not None:
-                request.append(hook)
-            continue
         if not step.phase.on_response and _overridden(handler, "on_request"):
             if handler.buffer_request_body and body_from is None:
                 body_from = len(request)
@@ -137,6 +134,24 @@ def prepare_chain(steps: Iterable[PolicyStep], plugin_hook: PluginHook = _no_plu
         body_limit=min(limits) if limits else None,
         plugin_hook=plugin_hook,
     )
+
+
+def _handlers(ordered: list[tuple[int, PolicyStep]], plugin_hook: PluginHook
+              ) -> list[tuple[int, PolicyStep, PolicyHandler]]:  # fmt: skip
+    """Each step's handler (plugins through ``plugin_hook``), adjacent ones of a phase joined
+    when they can run at once."""
+    found: list[tuple[int, PolicyStep, PolicyHandler]] = []
+    for index, step in ordered:
+        handler = step.handler if step.handler is not None else plugin_hook(step)
+        if handler is None:
+            continue
+        if found and found[-1][1].phase is step.phase:
+            joined = found[-1][2].join(handler)
+            if joined is not None:
+                found[-1] = (found[-1][0], found[-1][1], joined)
+                continue
+        found.append((index, step, handler))
+    return found
 
 
 def run_request(

@@ -27,6 +27,7 @@ from edgeway.edge.proxy.local import CLOSE, KEEP_ALIVE, Canned, render_error
 from edgeway.edge.proxy.prepared import PreparedConfig, RoutePlan, TargetPlan
 from edgeway.edge.proxy.tracing import RequestTrace
 from edgeway.edge.proxy.upstream import UpstreamConnection
+from edgeway.edge.proxy.view import Finished
 from edgeway.edge.routing import RouteHit
 
 if TYPE_CHECKING:
@@ -361,12 +362,16 @@ class Exchange:
         route = plan.id if plan is not None else None
         version = config.version if config is not None else None
         view, consumer = self.view, ""
+        trace = self.trace
+        latency_ms = (perf_counter() - self.started) * 1000
         if view is not None:
+            if view.ended is not None:
+                view.finished = Finished(status, self.bytes_sent, latency_ms, self.up_ms,
+                                         trace.trace_id.decode() if trace is not None else "")
             if view.task is not None or view.ended is not None:
                 view.finish()
             if view.consumer is not None:
                 consumer = view.consumer.name
-        trace = self.trace
         if trace is not None and (trace.span is not None or trace.client is not None):
             trace.end(status, route, version, self.error)
         access_log = self.rt.access_log
@@ -374,6 +379,8 @@ class Exchange:
             head = self.head
             access_log.log(
                 head.request_id, head.client_ip, head.method, head.path, route, status,
-                self.bytes_sent, (perf_counter() - self.started) * 1000, self.up_ms, version,
+                self.bytes_sent, latency_ms, self.up_ms, version,
                 trace.trace_id.decode() if trace is not None else "", self.error, consumer,
+                view.plugin_failures if view is not None else None,
+                view.plugin_context if view is not None else None,
             )  # fmt: skip

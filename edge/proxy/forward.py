@@ -105,7 +105,9 @@ class ProxyExchange(ResponseHooks):
             self.fail(NoHealthyTarget(f"no target of upstream {upstream.name!r} is healthy"))
             return
         path = head.path
-        if plan.strip_path:
+        if head.upstream_path is not None:
+            path = head.upstream_path
+        elif plan.strip_path:
             path = hit.remainder or "/"
         elif plan.rewrite is not None:
             rendered, rest = plan.rewrite.render(hit.params), hit.remainder
@@ -234,8 +236,12 @@ class ProxyExchange(ResponseHooks):
                 lines.append(_CHUNKED)
         lines += (b"x-request-id: ", head.request_id_bytes, b"\r\n",
                   b"" if self.switching else self.connection_header(), b"\r\n")
-        self.out.append(b"".join(lines))
+        sent = b"".join(lines)
+        self.out.append(sent)
         self.responded = True
+        view = self.view
+        if view is not None and view.keep_head:
+            view.sent_head = sent
         if head.method == "HEAD" and not self.switching:  # no body follows, whatever the
             # headers say... unless the upstream sends it anyway (some do): only a connection
             # whose response announced no body is safe to reuse

@@ -47,6 +47,7 @@ class PolicedExchange(Exchange):
         assert chain is not None
         head = self.head
         view = self.view = PolicyView(head, plan.id)
+        view.trace = self.trace
         if plan.preflight_only and head.method == "OPTIONS" and not _preflight(view):
             self.fail(RouteNotFound(f"no route matches OPTIONS {head.host or '(no host)'}"
                                     f"{head.path}"))  # fmt: skip

@@ -11,9 +11,10 @@ Policies: every handler of the version is bound to the edge's policy ``Services`
 (:func:`~edgeway.edge.policies.chain.bind_handlers`: no I/O, so this may run in a thread
 too), then each route's steps become a
 :class:`~edgeway.edge.policies.chain.PolicyChain` (``None`` for a route without hooks: it pays
-nothing). Plugin steps cannot be called yet (the plugin client comes later), so a fail-closed
-plugin answers 503 ``plugin_unavailable`` and a fail-open one is left out, as its failure mode
-says. A route's body limit is the smaller of its own and its chain's.
+nothing). Plugin steps become the proxy's plugin handlers (``plugins``, see :mod:`.plugged`);
+prepared without them, a fail-closed plugin answers 503 ``plugin_unavailable`` and a fail-open
+one is left out, as its failure mode says. A route's body limit is the smaller of its own and
+its chain's.
 
 :meth:`PreparedConfig.canned` renders a policy's ``LocalResponse`` once per object and keeps the
 rendering only while the object lives (a weak reference), so prebuilt answers (a 401, a 429)
@@ -38,15 +39,15 @@ from edgeway.edge.compile.model import (
     RequestLimits,
     RewriteTemplate,
 )
-from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome
-from edgeway.edge.policies.chain import PolicyChain, RequestHook, bind_handlers, prepare_chain
+from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome, Phase, PolicyHandler
+from edgeway.edge.policies.chain import PluginHook, PolicyChain, bind_handlers, prepare_chain
 from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy.errors import PluginUnavailable
 from edgeway.edge.proxy.local import Canned, ErrorAnswer
 from edgeway.edge.proxy.upstream import TargetPool
 from edgeway.edge.routing import Router, compile_router, served_methods
 
-__all__ = ["PreparedConfig", "RoutePlan", "TargetPlan", "UpstreamPlan", "prepare"]
+__all__ = ["PreparedConfig", "RoutePlan", "RoutePlugins", "TargetPlan", "UpstreamPlan", "prepare"]
 
 log = structlog.get_logger(__name__)
 
@@ -133,39 +134,51 @@ class PreparedConfig:
             target.pool = pool
 
 
-def _plugin_hook(compiled: CompiledConfig, route: CompiledRoute
-                 ) -> Callable[[PolicyStep], RequestHook | None]:  # fmt: skip
-    def hook(step: PolicyStep) -> RequestHook | None:
+RoutePlugins = Callable[[CompiledRoute], PluginHook]
+"""Makes the plugin hook of a route (the proxy's :func:`~.plugged.plugin_hook`)."""
+
+
+class _Unavailable(PolicyHandler):
+    """A plugin step when the proxy has no plugin client (:func:`prepare` without ``plugins``):
+    a fail-closed plugin answers 503, as its failure mode says."""
+
+    NAME, VERSION, PHASE, PRIORITY = "plugin", "1", Phase.PLUGINS, 0
+
+    def __init__(self, plugin: str) -> None:
+        super().__init__({})
+        self.answer = ErrorAnswer.of(PluginUnavailable(
+            f"plugin {plugin!r} cannot be called: this proxy has no plugin client"))
+
+    def on_request(self, exchange: Exchange) -> Outcome:
+        return self.answer
+
+
+def _no_client(compiled: CompiledConfig, route: CompiledRoute) -> PluginHook:
+    def hook(step: PolicyStep) -> PolicyHandler | None:
         plugin = compiled.plugins.get(step.plugin or "")
         mode = plugin.failure_mode if plugin is not None else "closed"
-        log.warning("plugin calls are not available yet", plugin=step.plugin, mode=mode,
+        log.warning("no plugin client: plugin not called", plugin=step.plugin, mode=mode,
                     route=route.id, effect="skipped" if mode == "open" else "503")
-        if mode == "open":
-            return None
-        answer = ErrorAnswer.of(PluginUnavailable(
-            f"plugin {step.plugin!r} cannot be called: the plugin client is not there"))
-
-        def unavailable(exchange: Exchange) -> Outcome:
-            return answer
-
-        return unavailable
+        return None if mode == "open" else _Unavailable(step.plugin or "?")
 
     return hook
 
 
-def _chain(route: CompiledRoute, compiled: CompiledConfig) -> PolicyChain | None:
+def _chain(route: CompiledRoute, compiled: CompiledConfig, plugins: RoutePlugins | None
+           ) -> PolicyChain | None:  # fmt: skip
     if not route.policies:
         return None
-    chain = prepare_chain(route.policies, _plugin_hook(compiled, route))
+    hook = plugins(route) if plugins is not None else _no_client(compiled, route)
+    chain = prepare_chain(route.policies, hook)
     if not chain.request and not chain.response and chain.body_limit is None:
         return None
     return chain
 
 
-def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str, UpstreamPlan]
-          ) -> RoutePlan:
+def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str, UpstreamPlan],
+          plugins: RoutePlugins | None) -> RoutePlan:  # fmt: skip
     t, retries = route.timeouts, route.retries
-    chain = _chain(route, compiled)
+    chain = _chain(route, compiled, plugins)
     limit = chain.body_limit if chain is not None else None
     return RoutePlan(
         route=route,
@@ -188,9 +201,11 @@ def _plan(route: CompiledRoute, compiled: CompiledConfig, upstreams: Mapping[str
 
 
 def prepare(compiled: CompiledConfig, *, version: int, config_hash: str,
-            services: Services | None = None) -> PreparedConfig:  # fmt: skip
+            services: Services | None = None, plugins: RoutePlugins | None = None
+            ) -> PreparedConfig:  # fmt: skip
     """Everything serving ``compiled`` needs, built once (no I/O: safe off the event loop).
-    Its policy handlers are bound to ``services`` (default: services without Redis)."""
+    Its policy handlers are bound to ``services`` (default: services without Redis); plugin
+    steps become what ``plugins`` makes of them (default: a 503, or skipped when fail-open)."""
     bind_handlers(compiled, services if services is not None else Services())
     used = {route.upstream.name for route in compiled.routes if route.upstream is not None}
     upstreams = {
@@ -198,7 +213,7 @@ def prepare(compiled: CompiledConfig, *, version: int, config_hash: str,
         for name, pool in compiled.upstreams.items()
         if name in used and any(t.weight > 0 for t in pool.targets)
     }
-    plans = tuple(_plan(route, compiled, upstreams) for route in compiled.routes)
+    plans = tuple(_plan(route, compiled, upstreams, plugins) for route in compiled.routes)
     if any(plan.route.index != index for index, plan in enumerate(plans)):
         raise ValueError("compiled routes must be in config order (routes[i].index == i)")
     return PreparedConfig(

@@ -91,6 +91,8 @@ class RequestHead:
     """A WebSocket handshake (``Upgrade: websocket`` and ``Connection: upgrade``)."""
     consumer: CompiledConsumer | None = None
     """The caller, once an authentication policy identified one."""
+    upstream_path: str | None = None
+    """The path a plugin chose for the upstream (replaces the route's strip/rewrite result)."""
 
     def __init__(
         self,

@@ -17,7 +17,9 @@ is parsed (:meth:`ResponseHooks.hold_response`); everything else relays as befor
 While the head is held nothing reached the client, so an upstream failure is still answered
 (or retried) like one before any response byte; a held response whose upstream finished (or
 whose body ends with the connection) is complete, whatever the connection does next.
-A hook that raises is a 500 ``internal_error``; response hooks do not run for local answers.
+A hook that raises is a 500 ``internal_error``, except :class:`ReplaceResponse`: its answer
+replaces the upstream's (a fail-closed plugin's 503). A hook may change the status
+(:meth:`UpstreamResponse.set_status`). Response hooks do not run for local answers.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ from collections.abc import Awaitable, Collection, Mapping
 
 import structlog
 
+from edgeway.edge.policies.base import LocalResponse
 from edgeway.edge.policies.chain import run_response
 from edgeway.edge.proxy.attempts import AttemptExchange
 from edgeway.edge.proxy.errors import EdgeError
-from edgeway.edge.proxy.local import header_line
+from edgeway.edge.proxy.local import ErrorAnswer, header_line
 
-__all__ = ["ResponseHooks", "UpstreamResponse"]
+__all__ = ["ReplaceResponse", "ResponseHooks", "UpstreamResponse"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +42,14 @@ _NO_BODY = frozenset({204, 304})
 _NAMES: dict[bytes, str] = {}
 """Response header names as upstreams spell them, lower case."""
 _NAMES_LIMIT = 2048
+
+
+class ReplaceResponse(Exception):
+    """Raised by a response hook: answer the client with ``response`` instead."""
+
+    def __init__(self, response: LocalResponse, reason: str) -> None:
+        super().__init__(reason)
+        self.response = response
 
 
 class UpstreamResponse:
@@ -79,6 +90,12 @@ class UpstreamResponse:
         if self.body is None:
             raise RuntimeError("set_body() needs a buffered body (buffer_response_body)")
         self.body = bytes(body)
+
+    def set_status(self, status: int) -> None:
+        """Answer the client with ``status`` (200-599) instead of the upstream's."""
+        if not 200 <= status <= 599:
+            raise ValueError(f"cannot answer with status {status}")
+        self.status = status
 
 
 def _items(lines: list[bytes]) -> list[tuple[str, str]]:
@@ -220,6 +237,8 @@ class ResponseHooks(AttemptExchange):
         response, view = self.response, self.view
         assert response is not None
         assert view is not None
+        if response.status != self.status:
+            self.status, self.reason = response.status, b""
         replaced = view.replaced
         lines = [b""]
         lines += [header_line(name, value) for name, value in response.items
@@ -285,6 +304,20 @@ class ResponseHooks(AttemptExchange):
         return False
 
     def hook_failed(self, exc: Exception) -> None:
+        if isinstance(exc, ReplaceResponse) and self.config is not None:
+            self.held = None
+            self.drop_upstream()
+            if isinstance(exc.response, ErrorAnswer):
+                self.fail(exc.response.error)
+                return
+            self.error = str(exc)
+            view = self.view
+            canned = self.config.canned(exc.response)
+            if view is not None and view.answering:
+                self.respond(canned, view.response_lines(), view.replaced)
+            else:
+                self.respond(canned)
+            return
         route = self.plan.id if self.plan is not None else "?"
         log.error("response policy failed", route=route, error=repr(exc), exc_info=exc)
         self.held = None

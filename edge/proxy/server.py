@@ -19,22 +19,32 @@ Policies: the proxy binds every config version's handlers to its
 :class:`~edgeway.edge.policies.services.Services` (Redis, an HTTP session, state kept across
 versions) while preparing it. The edge node makes one per process (``--redis``) and closes it;
 a proxy made without one makes its own, without Redis, and closes it when it stops.
+
+Plugins: the proxy keeps one :class:`~edgeway.edge.plugins.PluginClients` (long-lived
+channels and streams, breakers, verdict caches) for every version it serves. :meth:`load`
+compiles a version, brings the clients to its ``plugins`` (describing new endpoints, within
+``DESCRIBE_BUDGET`` seconds) and then prepares it, so each plugin step knows what its plugin
+declared (:mod:`.plugged`). ``stop()`` ships buffered ``OnLog`` entries and closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import structlog
 from opentelemetry.trace import TracerProvider
 
 from edgeway.edge.accesslog import AccessLog
-from edgeway.edge.compile.model import CompiledConfig
+from edgeway.edge.compile.model import CompiledConfig, CompiledRoute
+from edgeway.edge.plugins import PluginClients
+from edgeway.edge.policies.chain import PluginHook
 from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy.client import ClientConnection
 from edgeway.edge.proxy.deadlines import Deadlines
 from edgeway.edge.proxy.limits import HOUSEKEEPING_INTERVAL
+from edgeway.edge.proxy.plugged import PluginSite, plugin_hook
 from edgeway.edge.proxy.prepared import PreparedConfig, prepare
 from edgeway.edge.proxy.runtime import Runtime
 from edgeway.edge.proxy.tracing import Tracing
@@ -42,6 +52,9 @@ from edgeway.edge.proxy.tracing import Tracing
 __all__ = ["EdgeProxy"]
 
 log = structlog.get_logger(__name__)
+
+DESCRIBE_BUDGET = 1.0
+"""Seconds a version's install waits for new plugin endpoints to answer ``Describe``."""
 
 
 class EdgeProxy:
@@ -74,6 +87,7 @@ class EdgeProxy:
         self._retired: list[PreparedConfig] = []
         self.services = services if services is not None else Services()
         self._owns_services = services is None
+        self.plugins = PluginClients({})
 
     # -- config ---------------------------------------------------------------------------
 
@@ -87,8 +101,23 @@ class EdgeProxy:
                 ) -> PreparedConfig:
         """Build what serving ``compiled`` takes, its policies bound to the proxy's services.
         No I/O: may run in a thread."""
+        site = PluginSite(self.plugins, self.stage, version)
+
+        def plugins(route: CompiledRoute) -> PluginHook:
+            return plugin_hook(site, route)
+
         return prepare(compiled, version=version, config_hash=config_hash,
-                       services=self.services)
+                       services=self.services, plugins=plugins if compiled.plugins else None)
+
+    async def load(self, compile_version: Callable[[], CompiledConfig], *, version: int,
+                   config_hash: str) -> PreparedConfig:
+        """Compile (in a thread), connect and describe the plugins the version names, then
+        prepare it (in a thread): ready for :meth:`install`. Call on the proxy's loop."""
+        compiled = await asyncio.to_thread(compile_version)
+        if compiled.plugins or self.plugins.endpoints:
+            await self.plugins.update(compiled.plugins, DESCRIBE_BUDGET)
+        return await asyncio.to_thread(self.prepare, compiled, version=version,
+                                       config_hash=config_hash)
 
     def install(self, prepared: PreparedConfig) -> None:
         """Serve ``prepared`` from the next request on (call on the proxy's loop)."""
@@ -108,7 +137,9 @@ class EdgeProxy:
                  routes=len(prepared.plans))
 
     def swap(self, compiled: CompiledConfig, *, version: int, config_hash: str) -> None:
-        """:meth:`prepare` then :meth:`install`, on the loop."""
+        """:meth:`prepare` then :meth:`install`, on the loop (plugins are described on their
+        first call; :meth:`load` describes them first)."""
+        self.plugins.adopt(compiled.plugins)
         self.install(self.prepare(compiled, version=version, config_hash=config_hash))
 
     def take_traffic(self) -> list[tuple[int, int, int]]:
@@ -194,6 +225,7 @@ class EdgeProxy:
             await rt.access_log.flush()
         if self._owns_services:
             await self.services.aclose()
+        await self.plugins.close()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(server.wait_closed(), 1.0)
         log.info("proxy stopped", node=self.node_id)

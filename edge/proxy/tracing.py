@@ -102,6 +102,15 @@ class RequestTrace:
             self.tracing.failed(exc)
             return _traceparent(span.get_span_context())
 
+    def parent(self) -> str:
+        """A ``traceparent`` naming the request's span as the parent (for plugin calls: their
+        spans become its children); a fresh span id in the trace when no span is recorded."""
+        span = self.span
+        if span is None:
+            trace_id, flags = self.trace_id.decode(), self.flags.decode()
+            return f"00-{trace_id}-{_getrandbits(64) or 1:016x}-{flags}"
+        return _traceparent(span.get_span_context()).decode()
+
     def end_upstream(self, status: int, error: str = "") -> None:
         client = self.client
         if client is None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote_plus
 
@@ -33,8 +34,9 @@ from edgeway.edge.proxy.local import header_line
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
     from edgeway.edge.proxy.request import RequestHead
+    from edgeway.edge.proxy.tracing import RequestTrace
 
-__all__ = ["PolicyView", "rebuild_query", "render_lines"]
+__all__ = ["Finished", "PolicyView", "rebuild_query", "render_lines"]
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +72,17 @@ def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
         return text.encode()
 
 
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """How an exchange ended, for what runs at its end (plugin ``OnLog`` entries)."""
+
+    status: int
+    bytes_sent: int
+    latency_ms: float
+    upstream_ms: float | None
+    trace_id: str
+
+
 class PolicyView:
     """One request as its policies see and change it; see the module docstring. Attributes
     default at class level: a request writes only what its policies use."""
@@ -84,6 +97,17 @@ class PolicyView:
     ended: list[Callable[[], None]] | None = None
     task: asyncio.Task[None] | None = None
     """The task finishing this request's hooks, while one runs."""
+    trace: RequestTrace | None = None
+    """The request's trace (plugin calls continue it)."""
+    plugin_context: dict[str, str] | None = None
+    """Context values set by plugins (sent to later plugins, logged)."""
+    plugin_failures: list[str] | None = None
+    """``"plugin: reason"`` of plugins that failed open on this request (logged)."""
+    finished: Finished | None = None
+    """How the exchange ended, set just before the ``at_end`` callbacks run."""
+    keep_head = False
+    """Keep the head sent to the client in ``sent_head`` (a plugin logs its headers)."""
+    sent_head: bytes | None = None
     _set: dict[str, str] | None = None
     """Response headers set by policies (they replace the answer's own)."""
     _added: list[tuple[str, str]] | None = None
@@ -175,6 +199,10 @@ class PolicyView:
             self._context = {}
         return self._context
 
+    def context_values(self) -> Mapping[str, Any]:
+        """The context so far, without making one (empty when nothing was set)."""
+        return self._context or {}
+
     # -- Exchange ---------------------------------------------------------------------------
 
     def authenticate(
@@ -216,6 +244,24 @@ class PolicyView:
             raise RuntimeError("set_body() needs a buffered body (buffer_request_body)")
         self.body = bytes(body)
         self.body_changed = True
+
+    def set_upstream_path(self, path: str) -> None:
+        """Send the request to the upstream with ``path`` (percent-encoded, from ``/``): it
+        replaces the route's ``strip_path`` or ``rewrite`` result; routing is not redone."""
+        self.head.upstream_path = path
+
+    def add_context(self, key: str, value: str) -> None:
+        """Record a plugin's context value."""
+        if self.plugin_context is None:
+            self.plugin_context = {}
+        self.plugin_context[key] = value
+        self.context[key] = value
+
+    def plugin_failed(self, failure: str) -> None:
+        """Note that a plugin failed open (``"plugin: reason"``)."""
+        if self.plugin_failures is None:
+            self.plugin_failures = []
+        self.plugin_failures.append(failure)
 
     def set_response_header(self, name: str, value: str) -> None:
         name = name.lower()

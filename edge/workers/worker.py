@@ -33,8 +33,9 @@ from edgeway.common.logging import configure_logging
 from edgeway.common.telemetry import configure_tracing, shutdown_tracing
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.compile import compile_config
+from edgeway.edge.compile.model import CompiledConfig
 from edgeway.edge.policies.services import Services
-from edgeway.edge.proxy import EdgeProxy, PreparedConfig
+from edgeway.edge.proxy import EdgeProxy
 from edgeway.edge.workers.channel import Channel
 
 __all__ = ["main"]
@@ -60,13 +61,12 @@ class Worker:
     async def install(self, header: dict[str, Any], payload: bytes) -> dict[str, Any]:
         version, digest = int(header["version"]), str(header["hash"])
 
-        def build() -> PreparedConfig:
-            compiled = compile_config(from_canonical(payload))
-            return self.proxy.prepare(compiled, version=version, config_hash=digest)
+        def build() -> CompiledConfig:
+            return compile_config(from_canonical(payload))
 
         reply: dict[str, Any] = {"type": "installed", "id": header["id"], "ok": False}
         try:
-            self.proxy.install(await asyncio.to_thread(build))
+            self.proxy.install(await self.proxy.load(build, version=version, config_hash=digest))
         except ConfigInvalid as exc:
             reply.update(error=exc.summary(), details=[[e.path, e.message] for e in exc.errors])
         except Exception as exc:

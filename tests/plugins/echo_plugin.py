@@ -1,7 +1,9 @@
 """A test plugin built with the SDK, run as a real process by the plugin-client tests.
 
 ``python tests/plugins/echo_plugin.py --listen 127.0.0.1:PORT``. Request headers steer it:
-``x-answer: 418`` answers directly, ``x-sleep-ms: 500`` sleeps first, ``x-raise: 1`` fails;
+``x-answer: 418`` answers directly, ``x-sleep-ms: 500`` sleeps first, ``x-raise: 1`` fails,
+``x-barrier: 1`` waits until two such calls are in flight together (else answers 409 after
+0.5 s: proof that the edge called two plugins at once);
 otherwise it echoes what it saw as mutations (``x-echo-id``, ``x-seen-method``, body length,
 context, query and path changes). A request to ``/__calls`` answers how many ``on_request``
 calls it has had (for cache tests). ``on_response`` stamps the status and redacts ``secret``
@@ -41,6 +43,22 @@ class Echo(Plugin[EchoConfig]):
 
     def __init__(self) -> None:
         self.calls = 0
+        self.waiting = 0
+        self.gate = asyncio.Event()
+
+    async def barrier(self) -> Response | None:
+        self.waiting += 1
+        if self.waiting >= 2:
+            self.gate.set()
+        try:
+            await asyncio.wait_for(self.gate.wait(), 0.5)
+        except TimeoutError:
+            return Response(409, json={"error": "called alone"})
+        finally:
+            self.waiting -= 1
+            if not self.waiting:
+                self.gate.clear()
+        return None
 
     async def on_request(self, request: Request, config: EchoConfig) -> Response | None:
         if request.path == "/__calls":
@@ -49,6 +67,10 @@ class Echo(Plugin[EchoConfig]):
         sleep_ms = request.header("x-sleep-ms")
         if sleep_ms:
             await asyncio.sleep(int(sleep_ms) / 1000)
+        if request.header("x-barrier"):
+            alone = await self.barrier()
+            if alone is not None:
+                return alone
         if request.header("x-raise"):
             raise RuntimeError("asked to fail")
         answer = request.header("x-answer")

@@ -31,6 +31,8 @@ class StandaloneEdge:
     access_log: bool = True
     port: int = 0
     admin_port: int = 0
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment of the edge process (``OTEL_*`` for tracing tests)."""
     process: EdgewayProcess | None = field(default=None, init=False)
 
     def start(self, timeout: float = 30.0) -> int:
@@ -50,7 +52,7 @@ class StandaloneEdge:
             args += ["--redis", self.redis_url]
         self.process = EdgewayProcess(
             args, log_path=self.folder / f"{self.name}.log",
-            health_url=f"http://127.0.0.1:{self.admin_port}/healthz",
+            health_url=f"http://127.0.0.1:{self.admin_port}/healthz", env=self.env,
         )  # fmt: skip
         self.process.start(timeout)
         if self.workers > 1:

@@ -985,6 +985,8 @@ class PluginEndpoint(_message.Message):
     FAILURE_MODE_FIELD_NUMBER: _builtins.int
     CACHE_TTL_MS_FIELD_NUMBER: _builtins.int
     CIRCUIT_BREAKER_FIELD_NUMBER: _builtins.int
+    CONTEXT_HEADER_PREFIX_FIELD_NUMBER: _builtins.int
+    CONCURRENT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     timeout_ms: _builtins.int
     """Deadline of one call; default 200."""
@@ -992,6 +994,15 @@ class PluginEndpoint(_message.Message):
     """"closed" (default: answer 503 when the plugin fails) or "open" (continue, logged)."""
     cache_ttl_ms: _builtins.int
     """Cache OnRequest verdicts for this long, keyed by the plugin's declared cache key."""
+    context_header_prefix: _builtins.str
+    """Context values the plugin sets are sent to the upstream as headers named this prefix plus
+    the key ("principal" -> "x-edgeway-context-principal"); client-sent headers with the prefix
+    are removed first. Default "x-edgeway-context-"; "" sends none.
+    """
+    concurrent: _builtins.bool
+    """The plugin reads nothing that other plugins of its phase set: its calls may run at the same
+    time as those of adjacent plugins that say so too (their changes apply in chain order).
+    """
     @_builtins.property
     def endpoints(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """host:port of the plugin service replicas; calls are balanced across them."""
@@ -1007,11 +1018,15 @@ class PluginEndpoint(_message.Message):
         failure_mode: _builtins.str = ...,
         cache_ttl_ms: _builtins.int = ...,
         circuit_breaker: Global___CircuitBreaker | None = ...,
+        context_header_prefix: _builtins.str | None = ...,
+        concurrent: _builtins.bool = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["circuit_breaker", b"circuit_breaker"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_context_header_prefix", b"_context_header_prefix", "circuit_breaker", b"circuit_breaker", "context_header_prefix", b"context_header_prefix"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_ttl_ms", b"cache_ttl_ms", "circuit_breaker", b"circuit_breaker", "endpoints", b"endpoints", "failure_mode", b"failure_mode", "name", b"name", "timeout_ms", b"timeout_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_context_header_prefix", b"_context_header_prefix", "cache_ttl_ms", b"cache_ttl_ms", "circuit_breaker", b"circuit_breaker", "concurrent", b"concurrent", "context_header_prefix", b"context_header_prefix", "endpoints", b"endpoints", "failure_mode", b"failure_mode", "name", b"name", "timeout_ms", b"timeout_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__context_header_prefix: _TypeAlias = _typing.Literal["context_header_prefix"]  # noqa: Y015
+    _WhichOneofArgType__context_header_prefix: _TypeAlias = _typing.Literal["_context_header_prefix", b"_context_header_prefix"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__context_header_prefix) -> _WhichOneofReturnType__context_header_prefix | None: ...
 
 Global___PluginEndpoint: _TypeAlias = PluginEndpoint  # noqa: Y015

@@ -1,0 +1,366 @@
+"""Plugin steps on a real exchange: the proxy's side of out-of-process plugins.
+
+A policy entry naming a plugin becomes a :class:`PluginStep`, a policy handler made by
+:func:`plugin_hook` when a config version is prepared, from what the plugin declared in
+``Describe``. So plugins run in the chain at their place (the ``plugins`` phase, in the order
+written), like the built-ins:
+
+- **request**: the whole request view goes out in one message (:meth:`PluginStep.message`);
+  the verdict either answers (the plugin's response, plus the policies' response headers) or
+  its changes are applied: headers, query, the upstream path, the body, and context values.
+  Context values are kept for later plugins and the access log (``context``) and are sent
+  upstream as ``<prefix><key>`` headers (``context_header_prefix``, default
+  ``x-edgeway-context-``); headers with that prefix that the client sent are removed first,
+  so a client cannot forge them;
+- **response** (when the plugin implements it): status, headers and, when declared, the
+  buffered body; a fail-closed failure replaces the upstream's answer with the 503;
+- **log**: an ``OnLog`` entry is queued when the exchange ends; requests never wait for it.
+
+A plugin that fails (timeout, down, open breaker, a verdict the edge cannot apply) follows its
+endpoint's mode: ``closed`` answers 503 ``plugin_unavailable``, ``open`` goes on and the failure
+is written to the access log (``plugin_failures``) and to ``OnLog`` entries. Adjacent plugins of
+one phase whose endpoints say ``concurrent: true`` are called at the same time
+(:class:`PluginGroup`); their changes apply in chain order and the first answer in chain order
+wins.
+
+Bodies: a plugin that wants the request body gets up to its declared ``max_bytes`` (with
+``body_truncated`` when cut); the edge buffers the whole body (up to the route's limit) to
+forward it. A response body larger than the declared size streams through, and the plugin
+gets no body and ``body_truncated``. What a plugin declared is read when a version is prepared
+(the edge describes its plugins first); a plugin that could not be described then is called in
+every phase, without bodies, until the next version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, cast
+
+from edgeway.edge.compile.policies import PLUGIN_PRIORITY
+from edgeway.edge.plugins import PluginInstance
+from edgeway.edge.policies.base import (
+    Exchange,
+    LocalResponse,
+    Outcome,
+    Phase,
+    PolicyHandler,
+    Response,
+)
+from edgeway.edge.proxy.errors import PluginUnavailable
+from edgeway.edge.proxy.local import ErrorAnswer
+from edgeway.edge.proxy.respond import ReplaceResponse, UpstreamResponse
+from edgeway.v1 import plugin_pb2
+
+if TYPE_CHECKING:
+    from edgeway.edge.compile.model import CompiledRoute, PolicyStep
+    from edgeway.edge.plugins import EndpointClient, PluginClients, RequestOutcome
+    from edgeway.edge.proxy.view import PolicyView
+
+__all__ = ["PluginGroup", "PluginSite", "PluginStep", "plugin_hook"]
+
+_REQUEST = plugin_pb2.PHASE_REQUEST
+_RESPONSE = plugin_pb2.PHASE_RESPONSE
+_LOG = plugin_pb2.PHASE_LOG
+_BODYLESS = frozenset({204, 304})
+_UNDECLARED_BODY = "it replaced the {} body without declaring access to it"
+
+
+@dataclass(frozen=True, slots=True)
+class PluginSite:
+    """What the plugin steps of one prepared version share."""
+
+    clients: PluginClients
+    stage: str
+    version: int
+
+
+def plugin_hook(site: PluginSite, route: CompiledRoute) -> Callable[[PolicyStep], PolicyHandler]:
+    """The ``plugin_hook`` of :func:`~edgeway.edge.policies.chain.prepare_chain` for
+    ``route``."""
+    max_body = route.max_body_bytes
+
+    def hook(step: PolicyStep) -> PolicyHandler:
+        client = site.clients.endpoints.get(step.plugin or "")
+        if client is None:
+            raise ValueError(f"plugin {step.plugin!r} of {step.source} has no client")
+        described = client.description
+        responds = described is None or _RESPONSE in described.phases
+        kind = PluginResponseStep if responds else PluginStep
+        return kind(step, client, site, max_body)
+
+    return hook
+
+
+class PluginStep(PolicyHandler):
+    """One policy entry calling a plugin (request phase, log phase); see the module docstring."""
+
+    NAME = "plugin"
+    VERSION = "1"
+    PHASE = Phase.PLUGINS
+    PRIORITY = PLUGIN_PRIORITY
+
+    def __init__(self, step: PolicyStep, client: EndpointClient, site: PluginSite,
+                 max_body: int) -> None:  # fmt: skip
+        super().__init__(step.config)
+        self.instance = PluginInstance.of_step(step)
+        self.name = self.instance.plugin
+        self.client = client
+        self.site = site
+        self.concurrent = client.settings.concurrent
+        self.prefix = client.settings.context_header_prefix
+        self.fail_open = client.fail_open
+        described = client.description
+        self.calls = described is None or _REQUEST in described.phases
+        self.logs = described is None or _LOG in described.phases
+        self.request_body = self.response_body = 0
+        if described is not None and described.request_body.wanted:
+            self.request_body = described.request_body.max_bytes
+            self.buffer_request_body = max_body  # forwarded whole, sent cut to the plugin
+        if described is not None and described.response_body.wanted:
+            self.response_body = self.buffer_response_body = described.response_body.max_bytes
+
+    # -- the request phase --------------------------------------------------------------------
+
+    def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
+        view = cast("PolicyView", exchange)
+        self.enter(view)
+        return self.call(view) if self.calls else None
+
+    def enter(self, view: PolicyView) -> None:
+        """Before any call: drop forged context headers, arrange the ``OnLog`` entry."""
+        prefix = self.prefix
+        if prefix:
+            changes = view.header_changes
+            for name in [n for n in view.head.headers if n.startswith(prefix)]:
+                if changes is None or name not in changes:
+                    view.remove_header(name)
+        if self.logs:
+            view.keep_head = True
+            view.at_end(partial(self._log, view))
+
+    async def call(self, view: PolicyView) -> Outcome:
+        outcome = await self.client.on_request(self.instance, self.message(view), _trace(view))
+        return self.settle(view, outcome)
+
+    def settle(self, view: PolicyView, outcome: RequestOutcome) -> Outcome:
+        """Act on a call's outcome: ``None`` to go on, or the answer."""
+        if outcome.failure is not None:
+            return self.failed(view, outcome.failure)
+        if outcome.response is not None:
+            answer = outcome.response
+            return LocalResponse(answer.status, tuple((h.name, h.value) for h in answer.headers),
+                                 answer.body)  # fmt: skip
+        if outcome.mutations is not None:
+            problem = self.apply(view, outcome.mutations)
+            if problem is not None:
+                return self.failed(view, problem)
+        return None
+
+    def failed(self, view: PolicyView, reason: str) -> Outcome:
+        if self.fail_open:
+            view.plugin_failed(f"{self.name}: {reason}")
+            return None
+        return ErrorAnswer.of(PluginUnavailable(f"plugin {self.name!r} failed: {reason}"))
+
+    def apply(self, view: PolicyView, m: plugin_pb2.RequestMutations) -> str | None:
+        """Put a verdict's changes on the request (all or, with a problem, none of them)."""
+        if m.HasField("body") and view.body is None:
+            return _UNDECLARED_BODY.format("request")
+        for header in m.set_headers:
+            view.set_header(header.name, header.value)
+        for name in m.remove_headers:
+            view.remove_header(name)
+        if m.set_query:
+            grouped: dict[str, list[str]] = {}
+            for entry in m.set_query:
+                grouped.setdefault(entry.name, []).append(entry.value)
+            for name, values in grouped.items():
+                view.set_query_param(name, tuple(values))
+        for name in m.remove_query:
+            view.remove_query_param(name)
+        if m.HasField("path"):
+            view.set_upstream_path(m.path)
+        if m.HasField("body"):
+            view.set_body(m.body)
+        prefix = self.prefix
+        for key, value in m.context.items():
+            view.add_context(key, value)
+            if prefix:
+                view.set_header(prefix + key.lower().replace(".", "-").replace("_", "-"), value)
+        return None
+
+    def message(self, view: PolicyView, body: bool = True) -> plugin_pb2.HttpRequest:
+        """The whole request as the plugin sees it (with the body when declared)."""
+        head = view.head
+        m = plugin_pb2.HttpRequest(
+            request_id=view.request_id, method=view.method,
+            path=head.upstream_path or view.path, client_address=view.client_ip,
+            scheme="http", route_id=view.route_id, stage=self.site.stage,
+            config_version=self.site.version,
+        )  # fmt: skip
+        headers = m.headers
+        for name, value in view.headers.items():
+            headers.add(name=name, value=value)
+        if view.query:
+            query = m.query
+            for name, values in view.query_params.items():
+                for value in values:
+                    query.add(name=name, value=value)
+        if view.params:
+            m.params.update(view.params)
+        consumer = view.consumer
+        if consumer is not None:
+            m.consumer.name = consumer.name
+            m.consumer.groups.extend(sorted(consumer.groups))
+            m.consumer.tags.update(consumer.tags)
+        limit = self.request_body
+        if body and limit and view.body:
+            m.body = view.body[:limit]
+            m.body_truncated = len(view.body) > limit
+        found = view.context_values()
+        if found:
+            context = m.context
+            for key, value in found.items():
+                if isinstance(value, str):
+                    context[key] = value
+                elif isinstance(value, bool | int | float):
+                    context[key] = json.dumps(value)
+        return m
+
+    # -- the log phase ------------------------------------------------------------------------
+
+    def _log(self, view: PolicyView) -> None:
+        finished = view.finished
+        if finished is None:
+            return
+        entry = plugin_pb2.LogEntry(
+            request=self.message(view, body=False), status=finished.status,
+            bytes_sent=finished.bytes_sent, latency_ms=finished.latency_ms,
+            upstream_latency_ms=finished.upstream_ms or 0.0, trace_id=finished.trace_id,
+            plugin_failures=view.plugin_failures or (),
+        )  # fmt: skip
+        if view.sent_head:
+            for line in view.sent_head.split(b"\r\n")[1:]:
+                name, sep, value = line.partition(b":")
+                if sep:
+                    entry.response_headers.add(name=name.decode("latin-1").lower(),
+                                               value=value.strip().decode("latin-1"))
+        self.client.log(self.instance, entry)
+
+    # -- joining ------------------------------------------------------------------------------
+
+    def join(self, following: PolicyHandler) -> PolicyHandler | None:
+        if not (self.concurrent and isinstance(following, PluginStep) and following.concurrent):
+            return None
+        return PluginGroup.of([self, following])
+
+
+class PluginResponseStep(PluginStep):
+    """A plugin step that also runs in the response phase."""
+
+    RESPONSE_PHASE = Phase.PLUGINS_RESPONSE
+
+    def on_response(self, exchange: Exchange, response: Response) -> Awaitable[None] | None:
+        if not self.client.wants(_RESPONSE):
+            return None
+        return self.respond(cast("PolicyView", exchange), cast(UpstreamResponse, response))
+
+    async def respond(self, view: PolicyView, response: UpstreamResponse) -> None:
+        body = response.body
+        cut = (body is None and self.response_body > 0 and view.method != "HEAD"
+               and response.status not in _BODYLESS)  # fmt: skip
+        call = plugin_pb2.ResponseCall(request=self.message(view, body=False),
+                                       status=response.status, body=body or b"",
+                                       body_truncated=cut)  # fmt: skip
+        headers = call.headers
+        for name, value in response.items:
+            headers.add(name=name, value=value)
+        outcome = await self.client.on_response(self.instance, call, _trace(view))
+        reason = outcome.failure
+        verdict = outcome.verdict
+        if reason is None and verdict is not None:
+            if verdict.HasField("body") and body is None:
+                reason = _UNDECLARED_BODY.format("response")
+            else:
+                if verdict.HasField("status"):
+                    response.set_status(verdict.status)
+                for name in verdict.remove_headers:
+                    response.remove_header(name)
+                for header in verdict.set_headers:
+                    response.set_header(header.name, header.value)
+                if verdict.HasField("body"):
+                    response.set_body(verdict.body)
+        if reason is not None:
+            answer = self.failed(view, reason)
+            if answer is not None:
+                raise ReplaceResponse(answer, f"plugin {self.name!r} failed: {reason}")
+
+
+class PluginGroup(PolicyHandler):
+    """Adjacent concurrent plugin steps: their request calls go out at once."""
+
+    NAME = "plugins"
+    VERSION = "1"
+    PHASE = Phase.PLUGINS
+    PRIORITY = PLUGIN_PRIORITY
+
+    def __init__(self, members: Sequence[PluginStep]) -> None:
+        super().__init__({})
+        self.members = tuple(members)
+        self.buffer_request_body = max(m.buffer_request_body for m in members)
+        self.buffer_response_body = max(m.buffer_response_body for m in members)
+
+    @staticmethod
+    def of(members: Sequence[PluginStep]) -> PluginGroup:
+        responds = any(isinstance(m, PluginResponseStep) for m in members)
+        return (PluginResponseGroup if responds else PluginGroup)(members)
+
+    def join(self, following: PolicyHandler) -> PolicyHandler | None:
+        if not (isinstance(following, PluginStep) and following.concurrent):
+            return None
+        return PluginGroup.of([*self.members, following])
+
+    def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
+        view = cast("PolicyView", exchange)
+        calling: list[PluginStep] = []
+        for member in self.members:
+            member.enter(view)
+            if member.calls:
+                calling.append(member)
+        if len(calling) < 2:
+            return calling[0].call(view) if calling else None
+        return self._call_all(view, calling)
+
+    @staticmethod
+    async def _call_all(view: PolicyView, calling: list[PluginStep]) -> Outcome:
+        trace = _trace(view)
+        outcomes = await asyncio.gather(*(
+            m.client.on_request(m.instance, m.message(view), trace) for m in calling))
+        for member, outcome in zip(calling, outcomes, strict=True):
+            result = member.settle(view, outcome)
+            if result is not None:
+                return result
+        return None
+
+
+class PluginResponseGroup(PluginGroup):
+    """A group with response hooks: they run one after the other, in chain order."""
+
+    RESPONSE_PHASE = Phase.PLUGINS_RESPONSE
+
+    async def _respond_all(self, view: PolicyView, response: UpstreamResponse) -> None:
+        for member in self.members:
+            if isinstance(member, PluginResponseStep) and member.client.wants(_RESPONSE):
+                await member.respond(view, response)
+
+    def on_response(self, exchange: Exchange, response: Response) -> Awaitable[None] | None:
+        return self._respond_all(cast("PolicyView", exchange), cast(UpstreamResponse, response))
+
+
+def _trace(view: PolicyView) -> Mapping[str, str]:
+    trace = view.trace
+    return {"traceparent": trace.parent()} if trace is not None else {}
