@@ -27,6 +27,7 @@ from aiohttp import web
 from edgeway.common.config.canonical import config_hash
 from edgeway.common.config.loading import parse_config_text
 from edgeway.common.config.secrets import normalize_secrets
+from edgeway.common.config.variables import render_for_stage
 from edgeway.edge.accesslog import AccessLog
 from edgeway.edge.admin import build_edge_admin_app
 from edgeway.edge.compile import compile_config
@@ -104,6 +105,7 @@ class EdgeNode:
         settings = self.settings
         if settings.config_file is not None:
             config = await asyncio.to_thread(read_config_file, settings.config_file)
+            config = render_for_stage(config, settings.stage)  # as a deploy would
             await self.install(config, version=0, digest=config_hash(config), source="file")
             return
         cached = await load_cached(settings.data_dir)

@@ -7,7 +7,8 @@ overrides them for one stage. Values are inserted as written: a value is never s
 references itself. The ``variables`` and ``stage_variables`` fields are not searched either.
 
 The control plane stores the config with its references; :func:`render_for_stage` gives the
-concrete config a stage's edges receive (with ``variables`` and ``stage_variables`` cleared).
+concrete config a stage's edges receive: no references left, ``stage_variables`` cleared and
+``variables`` holding the values in force for that stage (plugins read them).
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ def _render(
     result.CopyFrom(config)
     result.ClearField("variables")
     result.ClearField("stage_variables")
+    result.variables.update(values)  # the values in force, for plugins (request.variables)
 
     def visit(path: str, text: str) -> str | None:
         if "$" not in text:
@@ -254,7 +256,8 @@ def _render(
 def render_for_stage(config: GatewayConfig, stage: str) -> GatewayConfig:
     """A copy of ``config`` with every reference replaced by its value for ``stage``.
 
-    ``$${`` becomes ``${``; ``variables`` and ``stage_variables`` are cleared. Raises
+    ``$${`` becomes ``${``; ``variables`` holds the stage's values (defaults overridden by the
+    stage's own) and ``stage_variables`` is cleared. Raises
     :class:`ConfigInvalid` naming every malformed or unresolved reference.
     """
 

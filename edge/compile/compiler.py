@@ -62,6 +62,7 @@ def _compile(
         plugins=MappingProxyType(plugins),
         global_policies=chain(global_steps),
         limits=limits,
+        variables=MappingProxyType(dict(config.variables)),
     )
     return compiled, []
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal
 
 from edgeway.edge.policies.base import LocalResponse, Phase, PolicyHandler
@@ -399,3 +400,5 @@ class CompiledConfig:
     plugins: Mapping[str, CompiledPlugin]
     global_policies: tuple[PolicyStep, ...]
     limits: RequestLimits = RequestLimits()
+    variables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    """The stage variables in force (what plugins see as ``request.variables``)."""

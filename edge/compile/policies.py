@@ -27,6 +27,7 @@ from edgeway.edge.policies.registry import PolicyRegistry, PolicySpec
 from edgeway.v1 import config_pb2
 
 __all__ = [
+    "CONTEXT_PREFIX_RULE",
     "PLUGIN_PRIORITY",
     "PolicyContext",
     "chain",

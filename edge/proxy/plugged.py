@@ -76,6 +76,7 @@ class PluginSite:
     clients: PluginClients
     stage: str
     version: int
+    variables: Mapping[str, str]
 
 
 def plugin_hook(site: PluginSite, route: CompiledRoute) -> Callable[[PolicyStep], PolicyHandler]:
@@ -212,6 +213,8 @@ class PluginStep(PolicyHandler):
                     query.add(name=name, value=value)
         if view.params:
             m.params.update(view.params)
+        if self.site.variables:
+            m.variables.update(self.site.variables)
         consumer = view.consumer
         if consumer is not None:
             m.consumer.name = consumer.name

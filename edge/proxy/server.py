@@ -101,7 +101,7 @@ class EdgeProxy:
                 ) -> PreparedConfig:
         """Build what serving ``compiled`` takes, its policies bound to the proxy's services.
         No I/O: may run in a thread."""
-        site = PluginSite(self.plugins, self.stage, version)
+        site = PluginSite(self.plugins, self.stage, version, compiled.variables)
 
         def plugins(route: CompiledRoute) -> PluginHook:
             return plugin_hook(site, route)

@@ -30,6 +30,8 @@ def config(upstream: int, plugin: int, dead: int, log_file: Path) -> str:
     at = f'endpoints: ["127.0.0.1:{plugin}"]'
     down = f'endpoints: ["127.0.0.1:{dead}"]'
     return f"""\
+variables: {{tier: gold, zone: a}}
+stage_variables: {{s: {{values: {{tier: platinum}}}}}}
 consumers:
   - name: acme
     credentials: [{{type: key-auth, key: "acme-key"}}]
@@ -50,6 +52,8 @@ routes:
   - {{id: plugged, paths: ["/plugged"], upstream: echo,
      policies: [{{name: echo, config: {{tag: t1, log_file: "{log_file}"}}}}]}}
   - {{id: rewrite, paths: ["/rewrite"], upstream: echo, policies: [{{name: echo}}]}}
+  - {{id: item, paths: ["/items/{{id:int}}"], upstream: echo,
+     policies: [{{name: echo, config: {{tag: "${{stage.zone}}"}}}}]}}
   - {{id: status, paths: ["/__status"], upstream: echo, policies: [{{name: echo}}]}}
   - {{id: authed, paths: ["/authed"], upstream: echo,
      policies: [{{name: echo}}, {{name: key-auth}}]}}
@@ -175,6 +179,17 @@ async def test_context_values_reach_the_upstream_and_client_sent_ones_are_droppe
     assert line["consumer"] == "acme"
 
 
+async def test_a_plugin_sees_the_route_its_parameters_the_stage_and_its_variables(
+    edge: StandaloneEdge,
+) -> None:
+    response = await call(edge.port, "/items/42")
+    assert sent_header(response, "x-seen-route") == "item {'id': '42'}"
+    assert sent_header(response, "x-seen-stage") == "s"
+    assert json.loads(sent_header(response, "x-seen-variables") or "") == {
+        "tier": "platinum", "zone": "a"}
+    assert sent_header(response, "x-tag") == "a"  # ${stage.zone} in the instance config
+
+
 # -- the response phase -----------------------------------------------------------------------
 
 
@@ -264,7 +279,8 @@ async def test_finished_exchanges_are_delivered_to_on_log(edge: StandaloneEdge,
     def delivered() -> bool:
         if not log_file.exists():
             return False
-        seen = {json.loads(line)["id"]: json.loads(line) for line in log_file.read_text().splitlines()}
+        entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+        seen = {entry["id"]: entry for entry in entries}
         return all(i in seen and seen[i]["status"] == 200 for i in ids)
 
     wait_until(delivered, timeout=10, what="OnLog entries")

@@ -113,9 +113,10 @@ def test_rendering_turns_a_doubled_dollar_into_a_literal_one() -> None:
     assert render_for_stage(staged(), "dev").routes[0].paths[1] == "/price/${literal}"
 
 
-def test_the_rendered_config_has_no_variables_left() -> None:
+def test_the_rendered_config_has_no_references_left_and_keeps_the_stage_values() -> None:
     rendered = render_for_stage(staged(), "prod")
-    assert not rendered.variables
+    assert dict(rendered.variables) == stage_values(staged(), "prod")
+    assert rendered.variables
     assert not rendered.stage_variables
     assert find_references(rendered) == []
 

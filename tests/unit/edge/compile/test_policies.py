@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from edgeway.edge.compile import compile_config, compile_errors
+from edgeway.edge.compile.policies import CONTEXT_PREFIX_RULE
 from edgeway.edge.policies import PolicyRegistry, builtin_registry, request_termination
 from edgeway.edge.policies.request_termination import RequestTerminationHandler
 from tests.unit.configs import base, compiled, problems, to_config
@@ -178,6 +179,9 @@ def test_a_plugin_needs_host_and_port_endpoints() -> None:
         ({"failure_mode": "half-open"},
          "failure_mode: must be one of closed, open (got 'half-open')"),
         ({"cache_ttl_ms": -1}, "cache_ttl_ms: must be between 0 (no cache) and 86400000"),
+        ({"context_header_prefix": "X-Ctx-"}, f"context_header_prefix: {CONTEXT_PREFIX_RULE}"),
+        ({"context_header_prefix": "x ctx"}, f"context_header_prefix: {CONTEXT_PREFIX_RULE}"),
+        ({"context_header_prefix": "-x"}, f"context_header_prefix: {CONTEXT_PREFIX_RULE}"),
     ],
 )  # fmt: skip
 def test_plugin_settings_stay_within_bounds(fields: dict[str, Any], error: str) -> None:
@@ -188,6 +192,16 @@ def test_plugin_settings_default_sensibly() -> None:
     audit = compiled(base(plugins=[plugin()])).plugins["audit"]
     assert (audit.timeout_ms, audit.failure_mode, audit.cache_ttl_ms) == (200, "closed", 0)
     assert audit.endpoints == (("127.0.0.1", 7000),)
+    assert (audit.context_header_prefix, audit.concurrent) == ("x-edgeway-context-", False)
+
+
+def test_context_headers_can_be_renamed_or_turned_off_and_calls_made_concurrent() -> None:
+    plugins = compiled(base(plugins=[
+        plugin(name="a", context_header_prefix="x-auth-", concurrent=True),
+        plugin(name="b", context_header_prefix=""),
+    ])).plugins  # fmt: skip
+    assert (plugins["a"].context_header_prefix, plugins["a"].concurrent) == ("x-auth-", True)
+    assert plugins["b"].context_header_prefix == ""
 
 
 def test_the_builtin_registry_is_the_default() -> None:

@@ -141,3 +141,39 @@ def test_the_chain_collects_what_it_needs_of_the_proxy() -> None:
     assert chain.request == ()  # neither handler has an on_request of its own
 
 
+
+
+class Joining(Recorder):
+    """Joins with the next ``Joining`` handler of its phase (like concurrent plugins)."""
+
+    def join(self, following: PolicyHandler) -> PolicyHandler | None:
+        if not isinstance(following, Joining):
+            return None
+        return Joining(f"{self.label}+{following.label}", self.log)
+
+
+def test_adjacent_handlers_of_a_phase_that_can_join_become_one_and_others_stay_apart() -> None:
+    log: list[str] = []
+    chain = prepare_chain([
+        step(Joining("a", log), Phase.PLUGINS),
+        step(Joining("b", log), Phase.PLUGINS),
+        step(Joining("c", log), Phase.PLUGINS),
+        step(Recorder("plain", log), Phase.PLUGINS),
+        step(Joining("d", log), Phase.PLUGINS),
+        step(Joining("e", log), Phase.VALIDATION),
+    ])  # fmt: skip
+    assert run_request(chain, TestExchange()) is None
+    assert log == ["e", "a+b+c", "plain", "d"]
+
+
+def test_plugin_steps_become_what_the_plugin_hook_makes_of_them() -> None:
+    log: list[str] = []
+    plugin = PolicyStep("audit", Phase.PLUGINS, 0, "routes[0].policies[0]", {}, plugin="audit")
+    skipped = PolicyStep("gone", Phase.PLUGINS, 0, "routes[0].policies[1]", {}, plugin="gone")
+
+    def hook(found: PolicyStep) -> PolicyHandler | None:
+        return Recorder(found.name, log) if found.plugin == "audit" else None
+
+    chain = prepare_chain([plugin, skipped, step(Recorder("v", log), Phase.VALIDATION)], hook)
+    assert run_request(chain, TestExchange()) is None
+    assert log == ["v", "audit"]
