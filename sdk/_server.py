@@ -45,6 +45,10 @@ _OPTIONS = (
 )
 
 
+_MAX_BATCH = 256
+"""Most replies in one Exchange message."""
+
+
 class _Failed(Exception):
     """A hook call failed: the gRPC status to answer with and the message."""
 
@@ -136,8 +140,8 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
         return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
 
     async def Exchange(  # noqa: N802
-        self, request_iterator: AsyncIterator[plugin_pb2.PluginCall], context: Context_
-    ) -> AsyncIterator[plugin_pb2.PluginReply]:
+        self, request_iterator: AsyncIterator[plugin_pb2.PluginCalls], context: Context_
+    ) -> AsyncIterator[plugin_pb2.PluginReplies]:
         replies: asyncio.Queue[plugin_pb2.PluginReply | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
 
@@ -146,10 +150,11 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
 
         async def read() -> None:
             try:
-                async for call in request_iterator:
-                    task = asyncio.create_task(answer(call))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                async for batch in request_iterator:
+                    for call in batch.calls:
+                        task = asyncio.create_task(answer(call))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
                 while running:  # the edge closed its side: finish what it asked for
                     await asyncio.wait(set(running))
             finally:
@@ -158,7 +163,14 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
         reader = asyncio.create_task(read())
         try:
             while (reply := await replies.get()) is not None:
-                yield reply
+                batch = plugin_pb2.PluginReplies(replies=[reply])
+                while not replies.empty() and len(batch.replies) < _MAX_BATCH:
+                    more = replies.get_nowait()
+                    if more is None:
+                        yield batch
+                        return
+                    batch.replies.append(more)
+                yield batch  # the replies ready now, in one message
         finally:
             reader.cancel()
             for task in list(running):

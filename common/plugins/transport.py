@@ -62,8 +62,13 @@ def _rpc_failure(exc: grpc.aio.AioRpcError) -> CallFailed:
     return CallFailed(f"{code.name.lower()}: {details}" if details else code.name.lower(), code)
 
 
+MAX_BATCH = 256
+"""Most calls in one stream message."""
+
+
 class _Stream:
-    """One Exchange stream: writes go through one writer task, replies are matched by id."""
+    """One Exchange stream: writes go through one writer task, which sends every call queued
+    meanwhile in one message; replies are matched by id."""
 
     def __init__(self, stub: Any) -> None:
         self._call = stub.Exchange()
@@ -75,9 +80,14 @@ class _Stream:
         self._writer = asyncio.create_task(self._write())
 
     async def _write(self) -> None:
+        outbox = self._outbox
         try:
             while True:
-                await self._call.write(await self._outbox.get())
+                batch = plugin_pb2.PluginCalls()
+                batch.calls.append(await outbox.get())
+                while not outbox.empty() and len(batch.calls) < MAX_BATCH:
+                    batch.calls.append(outbox.get_nowait())
+                await self._call.write(batch)
         except asyncio.CancelledError:
             raise
         except grpc.aio.AioRpcError as exc:
@@ -89,16 +99,18 @@ class _Stream:
         failure = CallFailed("stream closed")
         try:
             while True:
-                reply = await self._call.read()
-                if reply is EOF:
+                replies = await self._call.read()
+                if replies is EOF:
                     failure = CallFailed("stream ended by the plugin")
                     break
-                which = reply.WhichOneof("reply")
-                if which is None:
-                    continue
-                future = self._pending.pop(getattr(reply, which).call_id, None)
-                if future is not None and not future.done():
-                    future.set_result(reply)
+                pending = self._pending
+                for reply in replies.replies:
+                    which = reply.WhichOneof("reply")
+                    if which is None:
+                        continue
+                    future = pending.pop(getattr(reply, which).call_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(reply)
         except grpc.aio.AioRpcError as exc:
             failure = _rpc_failure(exc)
         except asyncio.CancelledError:

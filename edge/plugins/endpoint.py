@@ -138,18 +138,30 @@ class EndpointClient:
         self.stats.rejected_by_breaker += 1
         return f"circuit breaker {self.breaker.state}"
 
+    @property
+    def keys(self) -> KeyBuilder | None:
+        """How verdicts are keyed (``None``: they are not cached)."""
+        return self._keys if self.cache is not None else None
+
+    def cached(self, key: Hashable) -> RequestOutcome | None:
+        """The cached verdict under ``key`` (from :attr:`keys`), if any."""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is not None:
+            self.stats.cache_hits += 1
+        return hit
+
     async def on_request(self, instance: PluginInstance, request: plugin_pb2.HttpRequest,
-                         trace: Mapping[str, str] | None = None) -> RequestOutcome:
+                         trace: Mapping[str, str] | None = None,
+                         key: Hashable | None = None) -> RequestOutcome:
         """The plugin's verdict about ``request`` (cached when the plugin declared a key).
-        ``trace``: the W3C trace context to send (default: the current context's)."""
+        ``trace``: the W3C trace context to send (default: the current context's). ``key``:
+        the caller already looked it up (:meth:`cached`) and missed; the verdict goes there."""
         if not self.wants(plugin_pb2.PHASE_REQUEST):
             return PROCEED
-        key: Hashable | None = None
-        if self._keys is not None and self.cache is not None:
+        if key is None and self._keys is not None and self.cache is not None:
             key = self._keys(instance.key, request)
-            hit = self.cache.get(key)
+            hit = self.cached(key)
             if hit is not None:
-                self.stats.cache_hits += 1
                 return hit
         reason = self._admit()
         if reason is None:

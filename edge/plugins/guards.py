@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Generic, TypeVar
 
 from edgeway.edge.compile.model import CircuitBreakerSettings
@@ -104,6 +104,28 @@ class KeyBuilder:
             parts.append(request.route_id)
         if self.client_address:
             parts.append(request.client_address)
+        return tuple(parts)
+
+
+    def of_parts(self, instance_key: bytes, headers: Mapping[str, str],
+                 query: Callable[[], Mapping[str, tuple[str, ...]]], consumer: str, route: str,
+                 client_address: str) -> Hashable:  # fmt: skip
+        """The key :meth:`__call__` gives for the request these parts make (``headers`` by
+        lower-case name with repeated ones joined, as the request message carries them;
+        ``query`` gives the decoded parameters, called only when the spec names some)."""
+        parts: list[Hashable] = [instance_key]
+        for name in self.headers:
+            value = headers.get(name)
+            parts.append(() if value is None else (value,))
+        if self.query:
+            params = query()
+            parts.extend(params.get(name, ()) for name in self.query)
+        if self.consumer:
+            parts.append(consumer)
+        if self.route:
+            parts.append(route)
+        if self.client_address:
+            parts.append(client_address)
         return tuple(parts)
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, cast
@@ -129,7 +129,26 @@ class PluginStep(PolicyHandler):
     def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
         view = cast("PolicyView", exchange)
         self.enter(view)
-        return self.call(view) if self.calls else None
+        return self.ask(view) if self.calls else None
+
+    def ask(self, view: PolicyView) -> Outcome | Awaitable[Outcome]:
+        """The verdict: at once from the verdict cache, else by calling the plugin."""
+        key = self.key(view)
+        if key is not None:
+            hit = self.client.cached(key)
+            if hit is not None:
+                return self.settle(view, hit)  # no message, no await
+        return self.call(view, key)
+
+    def key(self, view: PolicyView) -> Hashable | None:
+        """The verdict-cache key of ``view`` (``None``: verdicts are not cached)."""
+        keys = self.client.keys
+        if keys is None:
+            return None
+        consumer = view.consumer
+        return keys.of_parts(self.instance.key, view.headers, lambda: view.query_params,
+                             consumer.name if consumer is not None else "", view.route_id,
+                             view.client_ip)  # fmt: skip
 
     def enter(self, view: PolicyView) -> None:
         """Before any call: drop forged context headers, arrange the ``OnLog`` entry."""
@@ -143,8 +162,9 @@ class PluginStep(PolicyHandler):
             view.keep_head = True
             view.at_end(partial(self._log, view))
 
-    async def call(self, view: PolicyView) -> Outcome:
-        outcome = await self.client.on_request(self.instance, self.message(view), _trace(view))
+    async def call(self, view: PolicyView, key: Hashable | None = None) -> Outcome:
+        outcome = await self.client.on_request(self.instance, self.message(view), _trace(view),
+                                               key)  # fmt: skip
         return self.settle(view, outcome)
 
     def settle(self, view: PolicyView, outcome: RequestOutcome) -> Outcome:
@@ -335,15 +355,28 @@ class PluginGroup(PolicyHandler):
             if member.calls:
                 calling.append(member)
         if len(calling) < 2:
-            return calling[0].call(view) if calling else None
+            return calling[0].ask(view) if calling else None
         return self._call_all(view, calling)
 
     @staticmethod
     async def _call_all(view: PolicyView, calling: list[PluginStep]) -> Outcome:
+        """Every member's verdict (cached ones at once, the others called together), then
+        each acted on in chain order: all see the request as it was before the group."""
         trace = _trace(view)
-        outcomes = await asyncio.gather(*(
-            m.client.on_request(m.instance, m.message(view), trace) for m in calling))
+        outcomes: list[RequestOutcome | None] = []
+        misses: list[tuple[int, Awaitable[RequestOutcome]]] = []
+        for index, m in enumerate(calling):
+            key = m.key(view)
+            hit = m.client.cached(key) if key is not None else None
+            outcomes.append(hit)
+            if hit is None:
+                misses.append((index, m.client.on_request(m.instance, m.message(view), trace,
+                                                          key)))  # fmt: skip
+        called = await asyncio.gather(*(pending for _, pending in misses))
+        for (index, _), answered in zip(misses, called, strict=True):
+            outcomes[index] = answered
         for member, outcome in zip(calling, outcomes, strict=True):
+            assert outcome is not None
             result = member.settle(view, outcome)
             if result is not None:
                 return result

@@ -11,7 +11,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from edgeway.edge.plugins import PluginClients, PluginInstance
+from edgeway.edge.plugins.guards import KeyBuilder
 from edgeway.sdk.testing import PluginProcess, make_request
+from edgeway.v1 import plugin_pb2
 from tests.plugins.conftest import CONTRIB, ECHO, endpoint, plugin_calls
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -105,3 +107,20 @@ async def test_the_authorizer_is_asked_once_per_token_and_ttl(
                 assert bad.response is not None
                 assert bad.response.status == 401
     assert sorted(seen) == ["bad", "good"]
+
+
+def test_a_key_made_from_the_edge_request_parts_equals_the_key_of_its_message() -> None:
+    spec = plugin_pb2.CacheKeySpec(headers=["Authorization", "x-tenant", "x-none"],
+                                   query=["page", "sort"], consumer=True, route=True,
+                                   client_address=True)  # fmt: skip
+    keys = KeyBuilder(spec)
+    message = make_request(headers={"authorization": "t1", "x-tenant": "a"},
+                           query=[("page", "2"), ("sort", "x"), ("sort", "y"), ("other", "1")],
+                           consumer="acme", route_id="r", client_address="10.0.0.1")
+    parts = keys.of_parts(b"instance", {"authorization": "t1", "x-tenant": "a", "x": "y"},
+                          lambda: {"page": ("2",), "sort": ("x", "y"), "other": ("1",)},
+                          "acme", "r", "10.0.0.1")  # fmt: skip
+    assert parts == keys(b"instance", message)
+    other = keys.of_parts(b"instance", {"authorization": "t2", "x-tenant": "a"},
+                          lambda: {"page": ("2",), "sort": ("x", "y")}, "acme", "r", "10.0.0.1")
+    assert other != parts

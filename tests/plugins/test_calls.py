@@ -49,7 +49,8 @@ async def test_on_request_proceeds_with_the_plugins_mutations(clients: PluginCli
     assert m is not None
     assert {h.name: h.value for h in m.set_headers} == {
         "x-echo-id": "7", "x-seen-method": "POST", "x-body-length": "5",
-        "x-body-truncated": "false", "x-tag": "t1"}
+        "x-body-truncated": "false", "x-tag": "t1", "x-seen-stage": "test",
+        "x-seen-variables": "{}", "x-seen-route": "test-route {}"}
     assert list(m.remove_headers) == ["x-remove-me"]
     assert [(q.name, q.value) for q in m.set_query] == [("echoed", "1")]
     assert list(m.remove_query) == ["drop"]

@@ -40,16 +40,16 @@ def call(call_id: int, timeout_ms: int = 0, **request: Any) -> plugin_pb2.Plugin
 
 async def test_calls_on_one_stream_are_answered_as_they_finish(stub: Any) -> None:
     stream = stub.Exchange()
-    await stream.write(call(1, headers={"x-sleep-ms": "200", "x-id": "slow"}))
-    await stream.write(call(2, headers={"x-id": "fast"}))
-    await stream.write(call(3, timeout_ms=50, headers={"x-sleep-ms": "1000"}))
-    await stream.write(call(4, headers={"x-raise": "1"}))
-    await stream.write(plugin_pb2.PluginCall(response=plugin_pb2.ResponseCall(
-        call_id=5, status=200, body=b"a secret")))
+    await stream.write(plugin_pb2.PluginCalls(calls=[
+        call(1, headers={"x-sleep-ms": "200", "x-id": "slow"}), call(2, headers={"x-id": "fast"})]))
+    await stream.write(plugin_pb2.PluginCalls(calls=[
+        call(3, timeout_ms=50, headers={"x-sleep-ms": "1000"}), call(4, headers={"x-raise": "1"}),
+        plugin_pb2.PluginCall(response=plugin_pb2.ResponseCall(
+            call_id=5, status=200, body=b"a secret"))]))  # fmt: skip
     await stream.done_writing()
     replies = []
-    while (reply := await stream.read()) is not EOF:
-        replies.append(reply)
+    while (batch := await stream.read()) is not EOF:
+        replies += batch.replies
     kinds = {getattr(r, r.WhichOneof("reply")).call_id: r for r in replies}
     assert set(kinds) == {1, 2, 3, 4, 5}
     order = [getattr(r, r.WhichOneof("reply")).call_id for r in replies]

@@ -6,7 +6,8 @@ Plugin API: what the edge calls on a user's plugin service (built with edgeway.s
 Every call carries the W3C trace context in gRPC metadata (traceparent, tracestate) and a
 gRPC deadline. The request view is sent whole in one message, so a plugin never makes a round
 trip per field. OnRequest and OnResponse are also offered over one long-lived bidirectional
-stream (Exchange) with call ids, so many in-flight calls share one HTTP/2 stream.
+stream (Exchange) with call ids, so many in-flight calls share one HTTP/2 stream, and the calls
+(and replies) ready at the same moment travel in one message.
 """
 
 from collections import abc as _abc
@@ -777,6 +778,51 @@ class PluginReply(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_reply) -> _WhichOneofReturnType_reply | None: ...
 
 Global___PluginReply: _TypeAlias = PluginReply  # noqa: Y015
+
+@_typing.final
+class PluginCalls(_message.Message):
+    """What one Exchange stream message carries: the calls (or replies) ready at the same moment, so
+    a busy edge pays the per-message cost of gRPC once for many calls. Replies may come in any
+    order and batching; they are matched by call id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CALLS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___PluginCall]: ...
+    def __init__(
+        self,
+        *,
+        calls: _abc.Iterable[Global___PluginCall] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PluginCalls: _TypeAlias = PluginCalls  # noqa: Y015
+
+@_typing.final
+class PluginReplies(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPLIES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def replies(self) -> _containers.RepeatedCompositeFieldContainer[Global___PluginReply]: ...
+    def __init__(
+        self,
+        *,
+        replies: _abc.Iterable[Global___PluginReply] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["replies", b"replies"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PluginReplies: _TypeAlias = PluginReplies  # noqa: Y015
 
 @_typing.final
 class CallError(_message.Message):

@@ -61,8 +61,8 @@ class PluginStub:
                 _registered_method=True)
         self.Exchange = channel.stream_stream(
                 '/edgeway.v1.Plugin/Exchange',
-                request_serializer=edgeway_dot_v1_dot_plugin__pb2.PluginCall.SerializeToString,
-                response_deserializer=edgeway_dot_v1_dot_plugin__pb2.PluginReply.FromString,
+                request_serializer=edgeway_dot_v1_dot_plugin__pb2.PluginCalls.SerializeToString,
+                response_deserializer=edgeway_dot_v1_dot_plugin__pb2.PluginReplies.FromString,
                 _registered_method=True)
 
 
@@ -135,8 +135,8 @@ def add_PluginServicer_to_server(servicer, server):
             ),
             'Exchange': grpc.stream_stream_rpc_method_handler(
                     servicer.Exchange,
-                    request_deserializer=edgeway_dot_v1_dot_plugin__pb2.PluginCall.FromString,
-                    response_serializer=edgeway_dot_v1_dot_plugin__pb2.PluginReply.SerializeToString,
+                    request_deserializer=edgeway_dot_v1_dot_plugin__pb2.PluginCalls.FromString,
+                    response_serializer=edgeway_dot_v1_dot_plugin__pb2.PluginReplies.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -299,8 +299,8 @@ class Plugin:
             request_iterator,
             target,
             '/edgeway.v1.Plugin/Exchange',
-            edgeway_dot_v1_dot_plugin__pb2.PluginCall.SerializeToString,
-            edgeway_dot_v1_dot_plugin__pb2.PluginReply.FromString,
+            edgeway_dot_v1_dot_plugin__pb2.PluginCalls.SerializeToString,
+            edgeway_dot_v1_dot_plugin__pb2.PluginReplies.FromString,
             options,
             channel_credentials,
             insecure,

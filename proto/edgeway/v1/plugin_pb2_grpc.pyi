@@ -6,7 +6,8 @@ Plugin API: what the edge calls on a user's plugin service (built with edgeway.s
 Every call carries the W3C trace context in gRPC metadata (traceparent, tracestate) and a
 gRPC deadline. The request view is sent whole in one message, so a plugin never makes a round
 trip per field. OnRequest and OnResponse are also offered over one long-lived bidirectional
-stream (Exchange) with call ids, so many in-flight calls share one HTTP/2 stream.
+stream (Exchange) with call ids, so many in-flight calls share one HTTP/2 stream, and the calls
+(and replies) ready at the same moment travel in one message.
 """
 
 from collections import abc as _abc
@@ -42,7 +43,7 @@ class PluginStub:
     OnRequest: _grpc.UnaryUnaryMultiCallable[_plugin_pb2.RequestCall, _plugin_pb2.RequestVerdict]
     OnResponse: _grpc.UnaryUnaryMultiCallable[_plugin_pb2.ResponseCall, _plugin_pb2.ResponseVerdict]
     OnLog: _grpc.UnaryUnaryMultiCallable[_plugin_pb2.LogBatch, _plugin_pb2.LogAck]
-    Exchange: _grpc.StreamStreamMultiCallable[_plugin_pb2.PluginCall, _plugin_pb2.PluginReply]
+    Exchange: _grpc.StreamStreamMultiCallable[_plugin_pb2.PluginCalls, _plugin_pb2.PluginReplies]
 
 @_typing.type_check_only
 class PluginAsyncStub(PluginStub):
@@ -52,7 +53,7 @@ class PluginAsyncStub(PluginStub):
     OnRequest: _aio.UnaryUnaryMultiCallable[_plugin_pb2.RequestCall, _plugin_pb2.RequestVerdict]  # type: ignore[assignment]
     OnResponse: _aio.UnaryUnaryMultiCallable[_plugin_pb2.ResponseCall, _plugin_pb2.ResponseVerdict]  # type: ignore[assignment]
     OnLog: _aio.UnaryUnaryMultiCallable[_plugin_pb2.LogBatch, _plugin_pb2.LogAck]  # type: ignore[assignment]
-    Exchange: _aio.StreamStreamMultiCallable[_plugin_pb2.PluginCall, _plugin_pb2.PluginReply]  # type: ignore[assignment]
+    Exchange: _aio.StreamStreamMultiCallable[_plugin_pb2.PluginCalls, _plugin_pb2.PluginReplies]  # type: ignore[assignment]
 
 class PluginServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -93,8 +94,8 @@ class PluginServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
     def Exchange(
         self,
-        request_iterator: _MaybeAsyncIterator[_plugin_pb2.PluginCall],
+        request_iterator: _MaybeAsyncIterator[_plugin_pb2.PluginCalls],
         context: _ServicerContext,
-    ) -> _typing.Union[_abc.Iterator[_plugin_pb2.PluginReply], _abc.AsyncIterator[_plugin_pb2.PluginReply]]: ...
+    ) -> _typing.Union[_abc.Iterator[_plugin_pb2.PluginReplies], _abc.AsyncIterator[_plugin_pb2.PluginReplies]]: ...
 
 def add_PluginServicer_to_server(servicer: PluginServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
