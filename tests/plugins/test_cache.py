@@ -109,7 +109,7 @@ async def test_the_authorizer_is_asked_once_per_token_and_ttl(
     assert sorted(seen) == ["bad", "good"]
 
 
-def test_a_key_made_from_the_edge_request_parts_equals_the_key_of_its_message() -> None:
+async def test_a_key_made_from_the_edge_request_parts_equals_the_key_of_its_message() -> None:
     spec = plugin_pb2.CacheKeySpec(headers=["Authorization", "x-tenant", "x-none"],
                                    query=["page", "sort"], consumer=True, route=True,
                                    client_address=True)  # fmt: skip
