@@ -30,8 +30,10 @@ so a run limited by core 0 rather than the edge shows. With 3 cores or more the 
 core 2 alone. Latency at one connection: every process on core 0 (re-pinned, as in
 ``bench/proxy.py``), so no request waits for an idle core to wake up and the p50 added is the
 work of the round trip. wrk alternates between the edges run after run; each figure is from the
-median run (by req/s) of ``--runs``. Targets are printed next to the figures, never asserted.
-Every process started here is stopped by its PID.
+median run (by req/s) of ``--runs``. ``--latency-pinning split`` keeps the req/s pinning for the
+one-connection runs instead (edge and plugin on their own cores, as they would be on separate
+machines, at the price of idle-core wake-ups). Targets are printed next to the figures, never
+asserted. Every process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -274,6 +276,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each wrk run")
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per figure (median)")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--latency-pinning", choices=("shared", "split"), default="shared",
+                        help="1-connection runs: every process on core 0 (shared), or pinned "
+                        "as for req/s, the plugin apart from the edge (split)")
     parser.add_argument(
         "--configs",
         default=",".join(CONFIGS),
@@ -326,7 +331,8 @@ def main() -> None:
                 for edge in edges:
                     loaded[edge.mode].append(wrk(edge, args.connections, args.seconds, near))
             for edge in edges:
-                edge.pin(near, near)
+                if args.latency_pinning == "shared":
+                    edge.pin(near, near)
             for _ in range(args.runs):
                 for edge in edges:
                     single[edge.mode].append(wrk(edge, 1, args.seconds, near))

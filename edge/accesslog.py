@@ -48,8 +48,11 @@ _Batch = str | Future[None] | None
 
 
 def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
-    text = f',"plugin_failures":{json.dumps(list(failures))}' if failures else ""
-    return text + (f',"context":{json.dumps(context, sort_keys=True)}' if context else "")
+    text = f',"plugin_failures":[{",".join(map(_escape, failures))}]' if failures else ""
+    if context:
+        pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in context.items()])
+        text += f',"context":{{{pairs}}}'
+    return text
 
 
 class AccessLog:
