@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from edgeway.edge.policies._auth import UNKNOWN_ANONYMOUS, anonymous_names_a_consumer
+from edgeway.edge.policies.cache.schema import POLL_NOT_BELOW_LOCK_TIMEOUT
 from tests.unit.edge.policies.helpers import config_problems, spec
 
 AUTH_POLICIES = ("key-auth", "basic-auth", "jwt")
@@ -63,3 +64,38 @@ def test_a_realm_with_a_trailing_newline_is_refused() -> None:
     assert config_problems("basic-auth", {"realm": "edgeway\n"}) == [
         "routes[0].policies[0].config.realm: must be printable text without quotes or"
         " backslashes"]  # fmt: skip
+
+
+# -- cache: lock_poll_ms --------------------------------------------------------------------------
+
+POLL = "routes[0].policies[0].config.lock_poll_ms"
+
+
+@pytest.mark.parametrize("value", [5, 50, 1000])
+def test_lock_poll_ms_accepts_5_to_1000_milliseconds(value: int) -> None:
+    assert config_problems("cache", {"backend": "redis", "lock_poll_ms": value}) == []
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"lock_poll_ms": 4}, f"{POLL}: must be at least 5"),
+        ({"lock_poll_ms": 0}, f"{POLL}: must be at least 5"),
+        ({"lock_poll_ms": 1001}, f"{POLL}: must be at most 1000"),
+        ({"lock_poll_ms": 7.5}, f"{POLL}: expected an integer, got number"),
+        ({"lock_poll_ms": "50"}, f"{POLL}: expected an integer, got string"),
+        ({"lock_poll_ms": True}, f"{POLL}: expected an integer, got boolean"),
+        ({"lock_poll_ms": None}, f"{POLL}: expected an integer, got null"),
+        ({"lock_poll_ms": 200, "lock_timeout_ms": 200}, f"{POLL}: {POLL_NOT_BELOW_LOCK_TIMEOUT}"),
+    ],
+)  # fmt: skip
+def test_lock_poll_ms_refuses_what_is_out_of_bounds(config: dict[str, Any], expected: str) -> None:
+    assert config_problems("cache", {"backend": "redis", **config}) == [expected]
+
+
+def test_lock_poll_ms_is_described_and_defaulted_and_lock_timeout_alone_stays_valid() -> None:
+    field = spec("cache").schema["properties"]["lock_poll_ms"]
+    assert field["description"]
+    assert (field["type"], field["minimum"], field["maximum"], field["default"]) == (
+        "integer", 5, 1000, 50)  # fmt: skip
+    assert config_problems("cache", {"backend": "redis", "lock_timeout_ms": 1}) == []
