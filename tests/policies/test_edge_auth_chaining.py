@@ -13,6 +13,8 @@ import pytest
 
 from tests.policies.edge_helpers import call, error_code, sent_header
 from tests.support.edge_process import StandaloneEdge
+from tests.support.jwtkeys import rsa_pair, token
+from tests.support.processes import free_port
 
 SVC_SECRET = "svc-signing-secret-of-at-least-32-bytes"
 
@@ -62,6 +64,19 @@ routes:
       - name: key-auth
         config: {{anonymous: guest}}
       - name: basic-auth
+  - id: scoped
+    paths: ["/scoped"]
+    upstream: echo
+    policies:
+      - name: jwt
+        config: {{anonymous: guest, scopes: ["orders:read"]}}
+  - id: idp-down
+    paths: ["/idp-down"]
+    upstream: echo
+    policies:
+      - name: jwt
+        config: {{anonymous: guest, jwks_url: "http://127.0.0.1:{free_port()}/jwks",
+                  jwks_timeout_ms: 200}}
   - id: misnamed
     paths: ["/misnamed"]
     upstream: echo
@@ -83,9 +98,9 @@ def basic(user: str, password: str) -> tuple[str, str]:
     return "authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def svc_token() -> tuple[str, str]:
-    signed = jwt.encode({"iss": "svc-issuer", "exp": int(time.time()) + 60}, SVC_SECRET,
-                        algorithm="HS256")  # fmt: skip
+def svc_token(**claims: str) -> tuple[str, str]:
+    signed = jwt.encode({"iss": "svc-issuer", "exp": int(time.time()) + 60, **claims},
+                        SVC_SECRET, algorithm="HS256")  # fmt: skip
     return "authorization", f"Bearer {signed}"
 
 
@@ -156,6 +171,21 @@ async def test_a_policy_without_anonymous_still_demands_its_own_credential(
     assert key_only.header("www-authenticate") == 'Basic realm="edgeway"'
     password_only = await call(edge.port, "/both", headers=[basic("acme", "acme-password")])
     assert sent_header(password_only, "x-consumer-name") == "acme"
+
+
+async def test_jwt_answers_a_missing_scope_and_an_unreachable_idp_even_with_anonymous(
+    edge: StandaloneEdge,
+) -> None:
+    unscoped = await call(edge.port, "/scoped", headers=[svc_token(scope="orders:write")])
+    assert (unscoped.status, error_code(unscoped)) == (403, "insufficient_scope")
+    scoped = await call(edge.port, "/scoped", headers=[svc_token(scope="orders:read")])
+    assert sent_header(scoped, "x-consumer-name") == "svc"
+    no_token = await call(edge.port, "/scoped")
+    assert sent_header(no_token, "x-consumer-name") == "guest"
+    signed = token(rsa_pair(), iss="https://idp.test/")
+    down = await call(edge.port, "/idp-down", headers=[("authorization", f"Bearer {signed}")])
+    assert (down.status, error_code(down)) == (503, "jwks_unavailable")
+    assert sent_header(await call(edge.port, "/idp-down"), "x-consumer-name") == "guest"
 
 
 async def test_an_anonymous_name_that_is_no_consumer_fails_closed_and_is_logged(
