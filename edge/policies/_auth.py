@@ -1,28 +1,94 @@
-"""What every authentication policy does on success, and their shared 401 answers."""
+"""What every authentication policy does on success, their 401 answers, and the anonymous
+fallback that lets several of them be chained (Kong's ``anonymous``).
+
+Chaining rule (``docs/policies.md``, *Chaining authentication*): an authentication policy with
+``anonymous: NAME``
+
+- skips when an earlier authentication policy of the request already verified a credential
+  (the methods are alternatives: any one suffices);
+- otherwise authenticates as usual, and where it would answer 401 (no credential, or one that
+  does not verify) the request goes on as consumer ``NAME`` instead: no credential,
+  ``x-consumer-name: NAME`` and ``x-anonymous-consumer: true`` upstream. Its other answers
+  (jwt's 403 ``insufficient_scope``, 503 ``jwks_unavailable``) stay.
+
+A later policy that verifies a credential replaces the anonymous consumer; one without
+``anonymous`` still demands its own credential. Whether the caller was verified or is the
+fallback is recorded in :attr:`Exchange.context` under :data:`CALLER`.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
 
 from edgeway.edge.policies._responses import error_response
-from edgeway.edge.policies.base import Exchange, LocalResponse
+from edgeway.edge.policies._schema import string
+from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
 
-__all__ = ["CONSUMER_HEADER", "CREDENTIAL_HEADER", "identify", "unauthorized"]
+__all__ = [
+    "ANONYMOUS",
+    "ANONYMOUS_FIELD",
+    "ANONYMOUS_HEADER",
+    "CALLER",
+    "CONSUMER_HEADER",
+    "CONSUMER_NAME",
+    "CREDENTIAL_HEADER",
+    "END",
+    "UNKNOWN_ANONYMOUS",
+    "VERIFIED",
+    "Anonymous",
+    "anonymous_names_a_consumer",
+    "identify",
+    "unauthorized",
+]
+
+log = structlog.get_logger(__name__)
 
 CONSUMER_HEADER = "x-consumer-name"
 """Upstream request header naming the authenticated consumer (replaces a client's value)."""
 CREDENTIAL_HEADER = "x-credential-id"
 """Upstream request header with the credential's ``id`` when it has one."""
+ANONYMOUS_HEADER = "x-anonymous-consumer"
+"""Upstream request header ``true`` when the consumer is an anonymous fallback (removed
+otherwise, whatever the client sent)."""
+
+CALLER = "auth.caller"
+"""``Exchange.context`` key: :data:`VERIFIED` or :data:`ANONYMOUS` once an authentication
+policy decided who the caller is."""
+VERIFIED = "verified"
+ANONYMOUS = "anonymous"
+
+UNKNOWN_ANONYMOUS = "names no configured consumer"
+
+END = r"(?![\s\S])"
+"""The end of the text in a schema ``pattern``: unlike ``$``, which Python's ``re`` (what the
+validator uses) also matches before a final newline, so ``^[a-z]+$`` accepts ``"guest\\n"``."""
+CONSUMER_NAME = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?" + END
+"""A consumer name as the compile step admits it: printable, no surrounding spaces."""
+
+ANONYMOUS_FIELD: dict[str, Any] = string(
+    "Name of a configured consumer the request goes on as when this policy cannot"
+    " authenticate it (no credential, or one that does not verify) instead of answering 401;"
+    " skipped when an earlier authentication policy already verified the caller. Set it on"
+    " every authentication policy of a route to accept any one of them.",
+    max_length=256, pattern=CONSUMER_NAME,
+    pattern_message="must be a consumer name (printable, without surrounding spaces)",
+)  # fmt: skip
+"""The ``anonymous`` field of key-auth, basic-auth and jwt (absent: no fallback)."""
 
 
 def identify(
     exchange: Exchange, consumer: CompiledConsumer | None, credential: CompiledCredential | None
 ) -> None:
-    """Record the caller on the exchange and tell the upstream who it is."""
+    """Record the verified caller on the exchange and tell the upstream who it is (replacing
+    an anonymous consumer an earlier policy fell back to)."""
     exchange.authenticate(consumer, credential)
+    exchange.context[CALLER] = VERIFIED
     if consumer is not None:
         exchange.set_header(CONSUMER_HEADER, consumer.name)
     else:
@@ -31,8 +97,70 @@ def identify(
         exchange.set_header(CREDENTIAL_HEADER, credential.id)
     else:
         exchange.remove_header(CREDENTIAL_HEADER)
+    exchange.remove_header(ANONYMOUS_HEADER)
 
 
 def unauthorized(code: str, message: str, challenge: str) -> LocalResponse:
     """A 401 answer with a ``WWW-Authenticate`` challenge, built once per config version."""
     return error_response(401, code, message, (("www-authenticate", challenge),))
+
+
+def anonymous_names_a_consumer(
+    config: Mapping[str, Any], consumers: Mapping[str, object]
+) -> Iterator[tuple[str, str]]:
+    """``anonymous`` must name a consumer of the config (a check that needs the config's
+    consumers, so :data:`~edgeway.edge.policies.base.Check` cannot express it yet: it runs at
+    bind time, see :meth:`Anonymous.bind`)."""
+    name = config.get("anonymous")
+    if name is not None and name not in consumers:
+        yield "anonymous", UNKNOWN_ANONYMOUS
+
+
+Authenticate = Callable[[Exchange], Outcome | Awaitable[Outcome]]
+
+
+class Anonymous:
+    """The anonymous fallback of one authentication policy (see the module docstring).
+
+    Resolved at bind time; a name that is no consumer of the version is logged and the
+    fallback stays off (the policy answers its 401s: closed, never a silent open door).
+    """
+
+    __slots__ = ("consumer", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.consumer: CompiledConsumer | None = None
+
+    def bind(self, policy: str, config: Mapping[str, Any],
+             consumers: Mapping[str, CompiledConsumer]) -> None:  # fmt: skip
+        self.consumer = consumers.get(self.name)
+        for field, message in anonymous_names_a_consumer(config, consumers):
+            log.warning("authentication policy's anonymous consumer is unknown; it answers 401",
+                        policy=policy, field=field, problem=message, anonymous=self.name)
+
+    def run(self, exchange: Exchange, authenticate: Authenticate) -> Outcome | Awaitable[Outcome]:
+        """Skip a verified caller, else ``authenticate`` with a 401 turned into the fallback."""
+        if exchange.context.get(CALLER) == VERIFIED:
+            return None
+        outcome = authenticate(exchange)
+        if outcome is None:
+            return None
+        if isinstance(outcome, LocalResponse):
+            return self._fall_back(exchange, outcome)
+        return self._later(exchange, outcome)
+
+    async def _later(self, exchange: Exchange, pending: Awaitable[Outcome]) -> Outcome:
+        outcome = await pending
+        return None if outcome is None else self._fall_back(exchange, outcome)
+
+    def _fall_back(self, exchange: Exchange, refusal: LocalResponse) -> Outcome:
+        consumer = self.consumer
+        if refusal.status != 401 or consumer is None:
+            return refusal
+        exchange.authenticate(consumer, None)
+        exchange.context[CALLER] = ANONYMOUS
+        exchange.set_header(CONSUMER_HEADER, consumer.name)
+        exchange.remove_header(CREDENTIAL_HEADER)
+        exchange.set_header(ANONYMOUS_HEADER, "true")
+        return None

@@ -6,6 +6,14 @@ it registers a future, fetches from the upstream, and in :meth:`CacheHandler.on_
 hands the entry to the requests waiting on that future (they answer it as a hit) and stores
 it. Its ``at_end`` callback releases the key in every case (upstream failure, client gone), so
 waiters never wait past the fetch; a waiter that gets nothing fetches itself.
+
+With the ``redis`` backend the leader of an edge also takes a fleet-wide lock on the key
+(``SET NX PX``, ``lock_timeout_ms``, see :mod:`.backends`) before fetching. When another edge
+holds it, the leader polls Redis every ``lock_poll_ms`` instead: the holder's stored entry
+answers it and its edge's waiters as hits; a lock gone without an entry (the response was
+not cacheable, the holder failed) or ``lock_timeout_ms`` spent makes it fetch itself. The
+holder stores, then releases its lock (only if it is still its own); a failing Redis never
+blocks: the request fetches (fail open).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import secrets
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -35,6 +44,8 @@ __all__ = ["CacheHandler", "Inflight", "lifetime"]
 
 KEY = "cache.key"
 """``Exchange.context`` key: the cache key a leading request stores under."""
+LOCK = "cache.lock"
+"""``Exchange.context`` key: ``(lock, token)`` of the fleet-wide lock a leader holds."""
 _NOT_STORED = frozenset({
     "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
     "proxy-authenticate", "proxy-authorization", "content-length", "date", "age", "x-cache",
@@ -84,10 +95,13 @@ class CacheHandler(PolicyHandler):
         self.invalidators = frozenset(config["invalidate_groups"])
         self.buffer_response_body = int(config["max_body_bytes"])
         self.lock_timeout = config["lock_timeout_ms"] / 1000
+        self.lock_ttl_ms = int(config["lock_timeout_ms"])
+        self.lock_poll = config["lock_poll_ms"] / 1000
         self.use_redis = config["backend"] == "redis"
         self.redis_timeout = config["redis_timeout_ms"] / 1000
         digest = config_digest(config)
         self.prefix = "edgeway:cache:" + digest + ":"
+        self.lock_prefix = "edgeway:cache-lock:" + digest + ":"
         self.memory = MemoryBackend(config["max_entries"], config["max_memory_bytes"])
         self.redis: RedisBackend | None = None
         self.inflight = Inflight()
@@ -166,7 +180,69 @@ class CacheHandler(PolicyHandler):
         future = self.inflight.futures.get(key)  # another request started meanwhile
         if future is not None:
             return await self._wait(exchange, key, future)
-        return self._lead(exchange, key)
+        self._lead(exchange, key)
+        return await self._lead_fleet(exchange, key)
+
+    async def _lead_fleet(self, exchange: Exchange, key: str) -> Outcome:
+        """Fetch ``key`` for this edge only if no other edge does (see the module docstring)."""
+        assert self.redis is not None
+        assert self.services is not None
+        if not self.redis.available():  # the lookup just failed: fetch without a lock
+            return None
+        lock = self.lock_prefix + key.removeprefix(self.prefix)
+        token = secrets.token_hex(16)
+        taken, entry = await self.redis.lock(lock, token, self.lock_ttl_ms, key,
+                                             self.services.wall())  # fmt: skip
+        if entry is None and taken is False:
+            entry = await self._wait_fleet(lock, key)
+        if entry is not None:  # stored meanwhile, or by the edge that held the lock
+            if taken:
+                self._unlock((lock, token))
+            return self._shared_hit(exchange, key, entry)
+        if taken:
+            self._hold(exchange, (lock, token))
+        return None  # fetch: under the lock, or Redis failed, or the wait found nothing
+
+    def _shared_hit(self, exchange: Exchange, key: str, entry: Entry) -> Outcome:
+        """Answer ``entry`` as a hit, and to this edge's requests waiting on this leader."""
+        future = self.inflight.futures.get(key)
+        if exchange.context.pop(KEY, None) == key and future is not None and not future.done():
+            future.set_result(entry)
+        return self._hit(exchange, entry)
+
+    async def _wait_fleet(self, lock: str, key: str) -> Entry | None:
+        """The entry another edge stores while it holds ``lock``; ``None`` when the lock is
+        gone without one, Redis fails, or ``lock_timeout_ms`` passed."""
+        assert self.redis is not None
+        assert self.services is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.lock_timeout
+        while (left := deadline - loop.time()) > 0:
+            await asyncio.sleep(min(self.lock_poll, left))
+            held, entry = await self.redis.peek(lock, key, self.services.wall())
+            if entry is not None or not held:
+                return entry
+        return None
+
+    def _hold(self, exchange: Exchange, held: tuple[str, str]) -> None:
+        """Own the fleet-wide lock until stored (:meth:`on_response`) or the exchange ends."""
+        exchange.context[LOCK] = held
+
+        def release() -> None:
+            if exchange.context.get(LOCK) is held:
+                del exchange.context[LOCK]
+                self._unlock(held)
+
+        exchange.at_end(release)
+
+    def _unlock(self, held: tuple[str, str]) -> None:
+        if self.redis is None or self.services is None:
+            return
+        unlock = self.redis.unlock(*held)
+        try:
+            self.services.spawn(unlock, "cache unlock")
+        except RuntimeError:  # no loop any more: the lock expires by itself
+            unlock.close()
 
     def _hit(self, exchange: Exchange, entry: Entry) -> Outcome:
         assert self.services is not None
@@ -210,16 +286,27 @@ class CacheHandler(PolicyHandler):
         key = exchange.context.get(KEY)
         if not isinstance(key, str):
             return
+        held: tuple[str, str] | None = exchange.context.pop(LOCK, None)
         entry = self._entry(response)
         future = self.inflight.futures.get(key)
         if future is not None and not future.done():
             future.set_result(entry)
         if entry is None:
+            if held is not None:
+                self._unlock(held)
             return
         if self.redis is not None and self.services is not None:
-            self.services.spawn(self.redis.put(key, entry), "cache store")
+            self.services.spawn(self._store(key, entry, held), "cache store")
         else:
             self.memory.put(key, entry)
+
+    async def _store(self, key: str, entry: Entry, held: tuple[str, str] | None) -> None:
+        """Store in Redis, then release the fleet-wide lock (in this order: an edge that sees
+        the lock gone finds the entry)."""
+        assert self.redis is not None
+        await self.redis.put(key, entry)
+        if held is not None:
+            await self.redis.unlock(*held)
 
     def _entry(self, response: Response) -> Entry | None:
         """The entry to store for ``response``, or ``None`` when it must not be cached."""

@@ -15,7 +15,7 @@ from edgeway.edge.policies._schema import (
     string,
 )
 
-__all__ = ["CHECKS", "MAX_TTL_BELOW_TTL", "SCHEMA"]
+__all__ = ["CHECKS", "MAX_TTL_BELOW_TTL", "POLL_NOT_BELOW_LOCK_TIMEOUT", "SCHEMA"]
 
 SCHEMA: dict[str, Any] = policy_schema(
     "cache",
@@ -23,9 +23,10 @@ SCHEMA: dict[str, Any] = policy_schema(
     " parameters and headers, and the consumer if asked. Only GET/HEAD and cacheable statuses"
     " are stored, never a response with Set-Cookie, Cache-Control no-store/no-cache/private, or"
     " a Vary beyond `vary_headers`; a response's s-maxage/max-age sets its TTL (up to"
-    " `max_ttl`). X-Cache says HIT or MISS. One upstream fetch per key at a time per edge: the"
-    " others wait for it. A consumer of an `invalidate_groups` group sending Cache-Control:"
-    " max-age=0 refreshes the entry (like AWS); anyone else's is ignored.",
+    " `max_ttl`). X-Cache says HIT or MISS. One upstream fetch per key at a time: the others"
+    " wait for it (with `redis`, across the fleet: a short lock per key in Redis). A consumer"
+    " of an `invalidate_groups` group sending Cache-Control: max-age=0 refreshes the entry"
+    " (like AWS); anyone else's is ignored.",
     {
         "ttl": integer("Seconds a response is kept when it does not say (s-maxage/max-age).",
                        minimum=1, maximum=86400, default=300),
@@ -55,8 +56,12 @@ SCHEMA: dict[str, Any] = policy_schema(
         "max_body_bytes": integer("Largest response body cached.", minimum=1,
                                   maximum=64 << 20, default=1 << 20),
         "lock_timeout_ms": integer("How long a request waits for another's fetch of the same"
-                                   " key before fetching itself.", minimum=1, maximum=60000,
-                                   default=5000),
+                                   " key before fetching itself; with `redis`, also how long"
+                                   " the fleet-wide lock of a fetch lasts at most.", minimum=1,
+                                   maximum=60000, default=5000),
+        "lock_poll_ms": integer("`redis`: how often a request waiting for another edge's fetch"
+                                " looks for the stored response (less than `lock_timeout_ms`).",
+                                minimum=5, maximum=1000, default=50),
         "redis_timeout_ms": integer("`redis`: deadline of one Redis call (a miss when late).",
                                     minimum=1, maximum=5000, default=100),
     },
@@ -78,4 +83,14 @@ def star_stands_alone(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
         yield "vary_query", 'use either ["*"] or a list of names'
 
 
-CHECKS = (max_ttl_covers_ttl, star_stands_alone)
+POLL_NOT_BELOW_LOCK_TIMEOUT = "lock_poll_ms must be less than lock_timeout_ms"
+
+
+def poll_within_lock_timeout(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """A waiter looks for another edge's response several times before it gives up."""
+    poll = config.get("lock_poll_ms")
+    if poll is not None and poll >= config.get("lock_timeout_ms", 5000):
+        yield "lock_poll_ms", POLL_NOT_BELOW_LOCK_TIMEOUT
+
+
+CHECKS = (max_ttl_covers_ttl, star_stands_alone, poll_within_lock_timeout)

@@ -6,6 +6,8 @@ consumer credential by its configured algorithm), so ``none`` and HS256-signed-w
 public-key tokens are refused before any verification. PyJWT then verifies the signature and
 the registered claims (``exp``, ``nbf``, ``iss``, ``aud``, required claims) with the leeway.
 A known key verifies synchronously; an unknown ``kid`` awaits a (rate-limited) JWKS refetch.
+With ``anonymous`` (see :mod:`edgeway.edge.policies._auth`) the 401 answers become the
+anonymous consumer; ``insufficient_scope`` (403) and ``jwks_unavailable`` (503) stay.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import jwt
 import structlog
 
-from edgeway.edge.policies._auth import identify, unauthorized
+from edgeway.edge.policies._auth import Anonymous, identify, unauthorized
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome, Phase, PolicyHandler
 from edgeway.edge.policies.jwt.keys import JwksKeys, KeyEntry, compatible
@@ -93,9 +95,13 @@ class JwtHandler(PolicyHandler):
         self.jwks: JwksKeys | None = None
         self.static: dict[str, _StaticKey] = {}
         self.consumers: Mapping[str, CompiledConsumer] = {}
+        name = config.get("anonymous")
+        self.anonymous = Anonymous(name) if name is not None else None
 
     def bind(self, config: CompiledConfig, services: Services) -> None:
         self.consumers = config.consumers
+        if self.anonymous is not None:
+            self.anonymous.bind(self.NAME, self.config, config.consumers)
         if self.jwks_url is not None:
             c = self.config
             timings = (c["jwks_refresh_s"], c["jwks_min_refetch_s"], c["jwks_timeout_ms"] / 1000)
@@ -138,6 +144,12 @@ class JwtHandler(PolicyHandler):
         return None
 
     def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
+        if self.anonymous is not None:
+            return self.anonymous.run(exchange, self.authenticate)
+        return self.authenticate(exchange)
+
+    def authenticate(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
+        """Verify the token and identify its consumer, or answer 401 (403, 503)."""
         token = self._token(exchange)
         if not token:
             return self.missing

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD
 from edgeway.edge.policies._schema import (
     array,
     boolean,
@@ -68,6 +69,7 @@ SCHEMA: dict[str, Any] = policy_schema(
                                       " ids.", minimum=1, maximum=3600, default=30),
         "jwks_timeout_ms": integer("Deadline of one JWKS fetch.", minimum=100, maximum=30000,
                                    default=3000),
+        "anonymous": ANONYMOUS_FIELD,
     },
 )  # fmt: skip
 

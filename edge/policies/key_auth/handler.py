@@ -2,16 +2,17 @@
 
 Keys are compared by their SHA-256 hash: the presented key is hashed (about a microsecond) and
 looked up among the credentials' hashes, so no comparison ever runs on a secret itself, and
-the config holds hashes only.
+the config holds hashes only. With ``anonymous`` (see :mod:`edgeway.edge.policies._auth`) a
+missing or unknown key makes the caller that consumer instead of a 401.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgeway.common.config.secrets import hash_api_key
-from edgeway.edge.policies._auth import identify, unauthorized
+from edgeway.edge.policies._auth import Anonymous, identify, unauthorized
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
 
 if TYPE_CHECKING:
@@ -41,11 +42,21 @@ class KeyAuthHandler(PolicyHandler):
         self.query_names = self.names if config["key_in_query"] else ()
         self.hide = bool(config["hide_credentials"])
         self.keys: Mapping[str, CredentialMatch] = {}
+        name = config.get("anonymous")
+        self.anonymous = Anonymous(name) if name is not None else None
 
     def bind(self, config: CompiledConfig, services: Services) -> None:
         self.keys = config.credentials.by_key_hash
+        if self.anonymous is not None:
+            self.anonymous.bind(self.NAME, self.config, config.consumers)
 
-    def on_request(self, exchange: Exchange) -> Outcome:
+    def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
+        if self.anonymous is not None:
+            return self.anonymous.run(exchange, self.authenticate)
+        return self.authenticate(exchange)
+
+    def authenticate(self, exchange: Exchange) -> Outcome:
+        """Identify the key's consumer, or answer 401."""
         key = None
         headers = exchange.headers
         for name in self.header_names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD
 from edgeway.edge.policies._schema import array, boolean, header_name, policy_schema
 
 __all__ = ["CHECKS", "NOWHERE_TO_LOOK", "SCHEMA"]
@@ -22,6 +23,7 @@ SCHEMA: dict[str, Any] = policy_schema(
         "key_in_query": boolean("Look for the key in query parameters.", default=True),
         "hide_credentials": boolean("Remove the key from the request sent upstream.",
                                     default=True),
+        "anonymous": ANONYMOUS_FIELD,
     },
 )  # fmt: skip
 

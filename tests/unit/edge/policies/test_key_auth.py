@@ -94,7 +94,7 @@ async def test_custom_names_are_tried_in_order_and_query_can_be_refused() -> Non
         ({"hide_credentials": "yes"},
          "routes[0].policies[0].config.hide_credentials: expected true or false, got string"),
         ({"keys": ["a"]}, "routes[0].policies[0].config.keys: unknown field (known fields:"
-         " hide_credentials, key_in_header, key_in_query, key_names)"),
+         " anonymous, hide_credentials, key_in_header, key_in_query, key_names)"),
     ],
 )  # fmt: skip
 def test_invalid_configs_name_the_field(config: dict[str, Any], expected: str) -> None:
