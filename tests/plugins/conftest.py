@@ -6,7 +6,8 @@ Tests here run on uvloop (the edge's loop), one loop per module (each module mar
 - ``echo``: the SDK test plugin ``echo_plugin.py`` as a process for the whole session (tests
   that stop or break a plugin start their own);
 - :func:`endpoint`: a ``CompiledPlugin`` as the compile step would build it;
-- :func:`plugin_calls`: how many ``on_request`` calls a running echo plugin has had.
+- :func:`plugin_calls`: how many ``on_request`` calls a running echo plugin has had;
+- ``receiver``: a real OTLP receiver per module, for trace-continuity tests.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import uvloop
 
 from edgeway.edge.compile.model import CircuitBreakerSettings, CompiledPlugin
 from edgeway.sdk.testing import PluginProcess, connect
+from tests.support.otlp import OtlpReceiver
 
 ECHO = Path(__file__).with_name("echo_plugin.py")
 CONTRIB = Path(__file__).resolve().parents[2] / "plugins-contrib"
@@ -51,3 +53,13 @@ async def plugin_calls(process: PluginProcess) -> int:
     async with connect(process.address) as remote:
         calls: int = (await remote.request(path="/__calls")).json()["calls"]
         return calls
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    sink = OtlpReceiver()
+    sink.start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

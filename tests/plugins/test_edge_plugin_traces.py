@@ -19,16 +19,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    sink = OtlpReceiver()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
-
-
-@pytest.fixture(scope="module")
 def edge(receiver: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[StandaloneEdge]:  # fmt: skip
     upstream = UpstreamProcess()

@@ -4,7 +4,6 @@ caller's span, over the Exchange stream and over unary calls."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
@@ -16,16 +15,6 @@ from tests.plugins.conftest import ECHO, endpoint
 from tests.support.otlp import OtlpReceiver
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    sink = OtlpReceiver()
-    sink.start()
-    try:
-        yield sink
-    finally:
-        sink.stop()
 
 
 @pytest.mark.parametrize("exchange", [True, False])
