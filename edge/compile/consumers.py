@@ -170,6 +170,13 @@ class _Unique:
         self.items[value] = item
 
 
+_CONSUMER_NAME_RULE = "must be printable, without surrounding spaces, at most 256 characters"
+
+
+def _consumer_name_ok(name: str) -> bool:
+    return name.isprintable() and name == name.strip() and len(name) <= 256
+
+
 def compile_consumers(
     config: config_pb2.GatewayConfig,
     plans: Mapping[str, CompiledUsagePlan],
@@ -187,14 +194,10 @@ def compile_consumers(
     for index, consumer in enumerate(config.consumers):
         path = join_path("consumers", index)
         name = consumer.name
-        if not name:
-            errors.add(join_path(path, "name"), "a consumer name is required")
-        elif not name.isprintable() or name != name.strip() or len(name) > 256:
-            errors.add(join_path(path, "name"), "must be printable, without surrounding spaces, "
-                       "at most 256 characters")  # fmt: skip
-        elif name in first_index:
-            message = f"duplicate consumer name {name!r} (also consumers[{first_index[name]}])"
-            errors.add(join_path(path, "name"), message)
+        problem = rules.name_problem(name, "consumer name", "consumers", first_index,
+                                     valid=_consumer_name_ok, rule=_CONSUMER_NAME_RULE)
+        if problem:
+            errors.add(join_path(path, "name"), problem)
         credentials: list[CompiledCredential] = []
         for c_index, credential in enumerate(consumer.credentials):
             c_path = join_path(join_path(path, "credentials"), c_index)
@@ -266,13 +269,9 @@ def compile_usage_plans(
     for index, plan in enumerate(config.usage_plans):
         path = join_path("usage_plans", index)
         name = plan.name
-        if not name:
-            errors.add(join_path(path, "name"), "a usage plan name is required")
-        elif not rules.NAME.fullmatch(name):
-            errors.add(join_path(path, "name"), rules.NAME_RULE)
-        elif name in first_index:
-            message = f"duplicate usage plan name {name!r} (also usage_plans[{first_index[name]}])"
-            errors.add(join_path(path, "name"), message)
+        problem = rules.name_problem(name, "usage plan name", "usage_plans", first_index)
+        if problem:
+            errors.add(join_path(path, "name"), problem)
         rate: float | None = None
         burst = 0
         if plan.HasField("throttle"):

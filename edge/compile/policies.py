@@ -148,15 +148,9 @@ CONTEXT_PREFIX_RULE = (
 def _plugin_name_problem(
     name: str, registry: PolicyRegistry, first_index: Mapping[str, int]
 ) -> str | None:
-    if not name:
-        return "a plugin name is required"
-    if not rules.NAME.fullmatch(name):
-        return rules.NAME_RULE
-    if name in registry:
+    if name in registry:  # built-in names are never in first_index
         return f"{name!r} is a built-in policy: give the plugin another name"
-    if name in first_index:
-        return f"duplicate plugin name {name!r} (also plugins[{first_index[name]}])"
-    return None
+    return rules.name_problem(name, "plugin name", "plugins", first_index)
 
 
 def compile_plugins(

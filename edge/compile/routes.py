@@ -190,13 +190,10 @@ def compile_routes(
     for index, route in enumerate(config.routes):
         path = join_path("routes", index)
         before = len(errors)
-        if not route.id:
-            errors.add(join_path(path, "id"), "a route id is required")
-        elif not rules.ROUTE_ID.fullmatch(route.id):
-            errors.add(join_path(path, "id"), rules.ROUTE_ID_RULE)
-        elif route.id in first_index:
-            message = f"duplicate route id {route.id!r} (also routes[{first_index[route.id]}])"
-            errors.add(join_path(path, "id"), message)
+        problem = rules.name_problem(route.id, "route id", "routes", first_index,
+                                     valid=rules.ROUTE_ID.fullmatch, rule=rules.ROUTE_ID_RULE)
+        if problem:
+            errors.add(join_path(path, "id"), problem)
         first_index.setdefault(route.id, index)
         match = compile_match(route, path, errors)
         pool = mock = None

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from edgeway.common.errors import ConfigError
@@ -59,6 +59,7 @@ __all__ = [
     "Bound",
     "Errors",
     "closest",
+    "name_problem",
     "one_of",
     "suggestion",
     "unknown",
@@ -157,6 +158,28 @@ def suggestion(value: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` when a choice is close to ``value``, else ``""``."""
     close = closest(value, choices)
     return f" (did you mean {close!r}?)" if close else ""
+
+
+def name_problem(
+    name: str,
+    what: str,
+    section: str,
+    seen: Mapping[str, int],
+    *,
+    article: str = "a",
+    valid: Callable[[str], object] = NAME.fullmatch,
+    rule: str = NAME_RULE,
+) -> str | None:
+    """Why ``name`` cannot name an entry of ``section`` (``what``: "upstream name", "route
+    id"): missing, not ``valid`` (then ``rule``), or taken by an earlier entry (``seen``: name
+    to index); ``None`` when it is fine."""
+    if not name:
+        return f"{article} {what} is required"
+    if not valid(name):
+        return rule
+    if name in seen:
+        return f"duplicate {what} {name!r} (also {section}[{seen[name]}])"
+    return None
 
 
 def one_of(

@@ -219,13 +219,10 @@ def compile_upstreams(config: config_pb2.GatewayConfig, errors: Errors) -> dict[
     for index, upstream in enumerate(config.upstreams):
         path = join_path("upstreams", index)
         name = upstream.name
-        if not name:
-            errors.add(join_path(path, "name"), "an upstream name is required")
-        elif not rules.NAME.fullmatch(name):
-            errors.add(join_path(path, "name"), rules.NAME_RULE)
-        elif name in first_index:
-            message = f"duplicate upstream name {name!r} (also upstreams[{first_index[name]}])"
-            errors.add(join_path(path, "name"), message)
+        problem = rules.name_problem(name, "upstream name", "upstreams", first_index,
+                                     article="an")  # fmt: skip
+        if problem:
+            errors.add(join_path(path, "name"), problem)
         pool = _upstream(upstream, path, name in referenced, errors)
         if name and name not in first_index:
             first_index[name] = index
