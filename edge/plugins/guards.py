@@ -84,28 +84,23 @@ class KeyBuilder:
         self.client_address = spec.client_address
 
     def __call__(self, instance_key: bytes, request: plugin_pb2.HttpRequest) -> Hashable:
-        parts: list[Hashable] = [instance_key]
-        if self.headers:
-            found: dict[str, list[str]] = {}
-            wanted = self._header_set
-            for entry in request.headers:
-                if entry.name in wanted:
-                    found.setdefault(entry.name, []).append(entry.value)
-            parts.extend(tuple(found.get(name, ())) for name in self.headers)
-        if self.query:
-            seen: dict[str, list[str]] = {}
+        """The key of a request message (repeated headers joined with ``,``, as the edge sends
+        them): the same as :meth:`of_parts` gives for the edge's view of that request."""
+        headers: dict[str, str] = {}
+        for entry in request.headers:
+            if entry.name in self._header_set:
+                found = headers.get(entry.name)
+                headers[entry.name] = entry.value if found is None else f"{found},{entry.value}"
+
+        def query() -> dict[str, tuple[str, ...]]:
+            seen: dict[str, tuple[str, ...]] = {}
             for q in request.query:
                 if q.name in self._query_set:
-                    seen.setdefault(q.name, []).append(q.value)
-            parts.extend(tuple(seen.get(name, ())) for name in self.query)
-        if self.consumer:
-            parts.append(request.consumer.name)
-        if self.route:
-            parts.append(request.route_id)
-        if self.client_address:
-            parts.append(request.client_address)
-        return tuple(parts)
+                    seen[q.name] = (*seen.get(q.name, ()), q.value)
+            return seen
 
+        return self.of_parts(instance_key, headers, query, request.consumer.name,
+                             request.route_id, request.client_address)
 
     def of_parts(self, instance_key: bytes, headers: Mapping[str, str],
                  query: Callable[[], Mapping[str, tuple[str, ...]]], consumer: str, route: str,

@@ -133,22 +133,21 @@ class PluginStep(PolicyHandler):
 
     def ask(self, view: PolicyView) -> Outcome | Awaitable[Outcome]:
         """The verdict: at once from the verdict cache, else by calling the plugin."""
-        key = self.key(view)
-        if key is not None:
-            hit = self.client.cached(key)
-            if hit is not None:
-                return self.settle(view, hit)  # no message, no await
+        key, hit = self.lookup(view)
+        if hit is not None:
+            return self.settle(view, hit)  # no message, no await
         return self.call(view, key)
 
-    def key(self, view: PolicyView) -> Hashable | None:
-        """The verdict-cache key of ``view`` (``None``: verdicts are not cached)."""
+    def lookup(self, view: PolicyView) -> tuple[Hashable | None, RequestOutcome | None]:
+        """``view``'s verdict-cache key (``None``: verdicts are not cached) and cached verdict."""
         keys = self.client.keys
         if keys is None:
-            return None
+            return None, None
         consumer = view.consumer
-        return keys.of_parts(self.instance.key, view.headers, lambda: view.query_params,
-                             consumer.name if consumer is not None else "", view.route_id,
-                             view.client_ip)  # fmt: skip
+        key = keys.of_parts(self.instance.key, view.headers, lambda: view.query_params,
+                            consumer.name if consumer is not None else "", view.route_id,
+                            view.client_ip)  # fmt: skip
+        return key, self.client.cached(key)
 
     def enter(self, view: PolicyView) -> None:
         """Before any call: drop forged context headers, arrange the ``OnLog`` entry."""
@@ -366,8 +365,7 @@ class PluginGroup(PolicyHandler):
         outcomes: list[RequestOutcome | None] = []
         misses: list[tuple[int, Awaitable[RequestOutcome]]] = []
         for index, m in enumerate(calling):
-            key = m.key(view)
-            hit = m.client.cached(key) if key is not None else None
+            key, hit = m.lookup(view)
             outcomes.append(hit)
             if hit is None:
                 misses.append((index, m.client.on_request(m.instance, m.message(view), trace,

@@ -32,7 +32,7 @@ from edgeway.edge.policies.base import LocalResponse
 from edgeway.edge.policies.chain import run_response
 from edgeway.edge.proxy.attempts import AttemptExchange
 from edgeway.edge.proxy.errors import EdgeError
-from edgeway.edge.proxy.local import ErrorAnswer, header_line
+from edgeway.edge.proxy.local import header_line
 
 __all__ = ["ReplaceResponse", "ResponseHooks", "UpstreamResponse"]
 
@@ -304,19 +304,10 @@ class ResponseHooks(AttemptExchange):
         return False
 
     def hook_failed(self, exc: Exception) -> None:
-        if isinstance(exc, ReplaceResponse) and self.config is not None:
+        if isinstance(exc, ReplaceResponse):
             self.held = None
             self.drop_upstream()
-            if isinstance(exc.response, ErrorAnswer):
-                self.fail(exc.response.error)
-                return
-            self.error = str(exc)
-            view = self.view
-            canned = self.config.canned(exc.response)
-            if view is not None and view.answering:
-                self.respond(canned, view.response_lines(), view.replaced)
-            else:
-                self.respond(canned)
+            self.answer(exc.response)  # as a request hook's answer would be
             return
         route = self.plan.id if self.plan is not None else "?"
         log.error("response policy failed", route=route, error=repr(exc), exc_info=exc)

@@ -107,15 +107,14 @@ class EdgeProxy:
             return plugin_hook(site, route)
 
         return prepare(compiled, version=version, config_hash=config_hash,
-                       services=self.services, plugins=plugins if compiled.plugins else None)
+                       services=self.services, plugins=plugins)
 
     async def load(self, compile_version: Callable[[], CompiledConfig], *, version: int,
                    config_hash: str) -> PreparedConfig:
         """Compile (in a thread), connect and describe the plugins the version names, then
         prepare it (in a thread): ready for :meth:`install`. Call on the proxy's loop."""
         compiled = await asyncio.to_thread(compile_version)
-        if compiled.plugins or self.plugins.endpoints:
-            await self.plugins.update(compiled.plugins, DESCRIBE_BUDGET)
+        await self.plugins.update(compiled.plugins, DESCRIBE_BUDGET)
         return await asyncio.to_thread(self.prepare, compiled, version=version,
                                        config_hash=config_hash)
 

@@ -2,8 +2,9 @@
 
 ``python tests/plugins/echo_plugin.py --listen 127.0.0.1:PORT``. Request headers steer it:
 ``x-answer: 418`` answers directly, ``x-sleep-ms: 500`` sleeps first, ``x-raise: 1`` fails,
-``x-barrier: 1`` waits until two such calls are in flight together (else answers 409 after
-0.5 s: proof that the edge called two plugins at once);
+``x-raise-response: 1`` fails ``on_response``, ``x-barrier: 1`` waits until two such calls
+are in flight together (else answers 409 after 0.5 s: proof that the edge called two plugins
+at once);
 otherwise it echoes what it saw as mutations (``x-echo-id``, ``x-seen-method``, body length,
 context, query and path changes). A request to ``/__calls`` answers how many ``on_request``
 calls it has had (for cache tests). ``on_response`` stamps the status and redacts ``secret``
@@ -96,6 +97,8 @@ class Echo(Plugin[EchoConfig]):
         return None
 
     async def on_response(self, response: ResponseView, config: EchoConfig) -> None:
+        if response.request.header("x-raise-response"):
+            raise RuntimeError("asked to fail the response")
         response.set_header("x-upstream-status", str(response.status))
         if b"secret" in response.body:
             response.set_body(response.body.replace(b"secret", b"******"))

@@ -207,6 +207,18 @@ async def test_a_plugin_changes_the_status_and_the_body_of_the_response(
 # -- failures ---------------------------------------------------------------------------------
 
 
+async def test_a_response_hook_that_fails_closed_replaces_the_upstream_answer_with_a_503(
+    edge: StandaloneEdge,
+) -> None:
+    response = await call(edge.port, "/plugged", headers=[("x-raise-response", "1")])
+    assert response.status == 503
+    assert error_code(response) == "plugin_unavailable"
+    assert "asked to fail the response" in response.json()["message"]
+    line = access_line(edge, response.header("x-request-id") or "")
+    assert line["status"] == 503
+    assert "'echo' failed" in line["error"]
+
+
 async def test_a_plugin_that_times_out_fails_closed_with_a_503(edge: StandaloneEdge) -> None:
     response = await call(edge.port, "/plugged", headers=[("x-sleep-ms", "800")])
     assert response.status == 503
