@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from edgeway.edge.policies._schema import HEADER_NAME, array, mapping, obj, string
 from edgeway.edge.policies._templates import Template, compile_template, template_problems
 from edgeway.edge.policies.base import Request
 
-__all__ = ["Operations", "apply_json", "compile_operations", "operation_problems",
-           "operations_schema"]  # fmt: skip
+__all__ = ["HeaderTarget", "Operations", "apply_headers", "apply_json", "compile_operations",
+           "operation_problems", "operations_schema"]  # fmt: skip
 
 _FIELD = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"
 _QUERY = r"^[^\x00-\x20&=#]+$"
@@ -90,6 +90,35 @@ def operation_problems(config: Mapping[str, Any], sections: tuple[str, ...]
                 if isinstance(value, str):
                     for problem in template_problems(value):
                         yield f"{section}.{op}.{name}", problem
+
+
+class HeaderTarget(Protocol):
+    """What header operations change: the upstream request (an ``Exchange``) or the response."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def set_header(self, name: str, value: str) -> None: ...
+
+    def remove_header(self, name: str) -> None: ...
+
+
+def apply_headers(ops: Operations, target: HeaderTarget, request: Request) -> None:
+    """Remove, rename, replace (only present ones) and add (only missing ones) headers of
+    ``target``, in that order; templates render against ``request``."""
+    for name in ops.remove:
+        target.remove_header(name)
+    for old, new in ops.rename:
+        value = target.headers.get(old)
+        if value is not None:
+            target.remove_header(old)
+            target.set_header(new, value)
+    for name, template in ops.replace:
+        if name in target.headers:
+            target.set_header(name, str(render(template, request)))
+    for name, template in ops.add:
+        if name not in target.headers:
+            target.set_header(name, str(render(template, request)))
 
 
 def _walk(data: dict[str, Any], path: str, create: bool) -> tuple[dict[str, Any] | None, str]:

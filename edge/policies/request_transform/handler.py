@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from edgeway.edge.policies._transform import apply_json, compile_operations, render
+from edgeway.edge.policies._transform import (
+    apply_headers,
+    apply_json,
+    compile_operations,
+    render,
+)
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
 
 __all__ = ["RequestTransformHandler"]
@@ -28,21 +33,8 @@ class RequestTransformHandler(PolicyHandler):
             self.buffer_request_body = int(config["max_body_bytes"])
 
     def on_request(self, exchange: Exchange) -> Outcome:
-        ops = self.headers
-        if ops:
-            for name in ops.remove:
-                exchange.remove_header(name)
-            for old, new in ops.rename:
-                value = exchange.headers.get(old)
-                if value is not None:
-                    exchange.remove_header(old)
-                    exchange.set_header(new, value)
-            for name, template in ops.replace:
-                if name in exchange.headers:
-                    exchange.set_header(name, str(render(template, exchange)))
-            for name, template in ops.add:
-                if name not in exchange.headers:
-                    exchange.set_header(name, str(render(template, exchange)))
+        if self.headers:
+            apply_headers(self.headers, exchange, exchange)
         ops = self.query
         if ops:
             for name in ops.remove:

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from edgeway.edge.policies._transform import apply_json, compile_operations, render
+from edgeway.edge.policies._transform import (
+    apply_headers,
+    apply_json,
+    compile_operations,
+)
 from edgeway.edge.policies.base import Exchange, Phase, PolicyHandler, Response
 
 __all__ = ["ResponseTransformHandler"]
@@ -31,21 +35,8 @@ class ResponseTransformHandler(PolicyHandler):
     def on_response(self, exchange: Exchange, response: Response) -> None:
         if self.statuses and response.status not in self.statuses:
             return
-        ops = self.headers
-        if ops:
-            for name in ops.remove:
-                response.remove_header(name)
-            for old, new in ops.rename:
-                value = response.headers.get(old)
-                if value is not None:
-                    response.remove_header(old)
-                    response.set_header(new, value)
-            for name, template in ops.replace:
-                if name in response.headers:
-                    response.set_header(name, str(render(template, exchange)))
-            for name, template in ops.add:
-                if name not in response.headers:
-                    response.set_header(name, str(render(template, exchange)))
+        if self.headers:
+            apply_headers(self.headers, response, exchange)
         body = response.body
         if self.body and body and "json" in response.headers.get("content-type", ""):
             changed = apply_json(self.body, body, exchange)
