@@ -53,6 +53,8 @@ from pathlib import Path
 import proxy  # bench/proxy.py: the route table and the process helpers
 from proxy import family, free_port, pinned, repin, stop, wait_port
 
+from edgeway.edge import native
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGEWAY = str(Path(sys.executable).parent / "edgeway")
 PATH = "/api/v1/users/42/orders"
@@ -355,6 +357,7 @@ def report(medians: dict[str, tuple[Sample, Sample]], args: argparse.Namespace, 
     print("pinning: " + (f"req/s: wrk + nginx on core 0, plugins on core {plug}, one-worker "
                          "edges on core 1; 1-connection latency: all on core 0"
                          if pin else "none (one core)"))  # fmt: skip
+    print(f"edge data path: {native.status()} (edgeway native status)")
     print(f"edge: {routes} routes, access log to /dev/null, tracing off; plugins fail-closed\n")
     head = (f"{'config':<34}{'req/s':>9}{'p50 us':>8}{'p99 us':>8}{'1c p50':>8}{'1c p99':>8}"
             f"{'edge cpu':>10}{'plugin cpu':>12}{'busy':>10}{'req/s vs none':>15}")  # fmt: skip

@@ -35,6 +35,8 @@ from pathlib import Path
 
 from proxy import free_port, pinned, stop, wait_port  # bench/proxy.py: same process helpers
 
+from edgeway.edge import native
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGEWAY = str(Path(sys.executable).parent / "edgeway")
 PATH = "/api/v1/users/42/orders"
@@ -169,6 +171,7 @@ def report(results: dict[str, list[tuple[float, float]]], args: argparse.Namespa
     print(f"wrk: median of {args.runs} runs of {args.seconds:g}s, {args.connections} "
           f"connections, GET {PATH} with '{KEY_HEADER}'; one-worker edges"
           + (" on core 1 (wrk, nginx, Redis on core 0)" if pin else " (no pinning)"))
+    print(f"edge data path: {native.status()} (edgeway native status)")
     print("edge: 81 routes, 1000 consumers, access log to /dev/null, tracing off\n")
     print(f"{'edge':<48}{'req/s':>10}{'p99 us':>9}{'us/req':>9}{'cost':>8}")
     for name, (rps, p99) in medians.items():

@@ -46,6 +46,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeway.edge import native
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGEWAY = str(Path(sys.executable).parent / "edgeway")
 BODY = "ok-" + "x" * 61  # a 64-byte response body
@@ -330,6 +332,7 @@ def report(rows: list[tuple[str, str, Result, Result]], args: argparse.Namespace
     print("pinning: " + ("req/s: upstream nginx + wrk on core 0, 1-worker proxies on core 1, "
                          "2-worker proxies on cores 0-1; 1-connection latency: all on core 0"
                          if pin else "none (one core)"))
+    print(f"edge data path: {native.status()} (edgeway native status)")
     print(f"edge: {routes} routes, JSON access log to /dev/null, tracing on (OTel SDK, "
           f"parent-based ratio {args.trace_ratio:g}, {spans} spans exported over OTLP)")
     print()

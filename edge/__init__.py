@@ -10,3 +10,7 @@
 - :mod:`.workers` — a supervisor and worker processes (``edgeway edge --workers N``);
 - :mod:`.accesslog`, :mod:`.admin` — the access log and the admin port.
 """
+
+from edgeway.edge import native
+
+native.guard()  # a stale compiled data path must not run: see edge/native.py

@@ -77,7 +77,7 @@ class AccessLog:
         self._static = "}\n"
         self._timer: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue[_Batch] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._writer_thread: threading.Thread | None = None
         self._backlog = 0
         self._second = -1
         self._stamp = ""
@@ -162,10 +162,10 @@ class AccessLog:
         self._writer().put(batch)
 
     def _writer(self) -> queue.SimpleQueue[_Batch]:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="edgeway-access-log",
+        if self._writer_thread is None or not self._writer_thread.is_alive():
+            self._writer_thread = threading.Thread(target=self._run, name="edgeway-access-log",
                                             daemon=True)
-            self._thread.start()
+            self._writer_thread.start()
         return self._queue
 
     def _run(self) -> None:
@@ -202,10 +202,10 @@ class AccessLog:
     async def close(self) -> None:
         """Flush and stop the writer thread."""
         await self.flush()
-        if self._thread is not None:
+        if self._writer_thread is not None:
             self._queue.put(None)
-            await asyncio.to_thread(self._thread.join, 5.0)
-            self._thread = None
+            await asyncio.to_thread(self._writer_thread.join, 5.0)
+            self._writer_thread = None
 
 
 PIPE_BUF = 4096

@@ -28,6 +28,7 @@ _COMMANDS: dict[str, str] = {
     "history": "edgeway.controlplane.cli.commands:history",
     "status": "edgeway.controlplane.cli.commands:status",
     "usage": "edgeway.edge.usage_cli:usage_command",
+    "native": "edgeway.edge.native:native_command",
 }
 
 _SHORT_HELP: dict[str, str] = {
@@ -47,6 +48,7 @@ _SHORT_HELP: dict[str, str] = {
     "history": "Show a stage's deployments, newest first.",
     "status": "Show the edge fleet: versions, lag and NACKs per stage and region.",
     "usage": "Show what an API key consumed of its usage plan (from Redis).",
+    "native": "Build the compiled data path (mypyc) or show whether it is in use.",
 }
 
 

@@ -30,7 +30,6 @@ class BreakerState(enum.Enum):
 class Breaker:
     """See the module docstring. Times are the event loop's clock, in seconds."""
 
-    __slots__ = ("failures", "open_s", "opened_at", "probing", "settings", "state", "threshold")
 
     def __init__(self, settings: CircuitBreakerSettings) -> None:
         self.settings = settings

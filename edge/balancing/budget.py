@@ -21,7 +21,6 @@ MIN_RETRIES = 3
 class RetryBudget:
     """One upstream's counts; see the module docstring. ``now`` is the loop's clock."""
 
-    __slots__ = ("_requests", "_retries", "_second", "requests", "retries")
 
     def __init__(self) -> None:
         self._second = 0

@@ -18,7 +18,6 @@ __all__ = ["LeastConnections"]
 class LeastConnections:
     """Picks an index into the targets it was built with (weight 0: never)."""
 
-    __slots__ = ("_last", "_order", "_weights")
 
     def __init__(self, weights: Sequence[int]) -> None:
         self._order = tuple(index for index, weight in enumerate(weights) if weight > 0)

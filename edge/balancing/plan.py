@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from mypy_extensions import mypyc_attr
+
 from edgeway.edge.balancing.breaker import Breaker
 from edgeway.edge.balancing.budget import RetryBudget
 from edgeway.edge.balancing.least import LeastConnections
@@ -78,7 +80,8 @@ def _key_of(source: str | None, name: str | None) -> KeyOf | None:
     return None
 
 
-@dataclass(slots=True, eq=False)
+@mypyc_attr(native_class=False)  # a dataclass naming a type imported for checking only
+@dataclass(eq=False)
 class TargetPlan:
     """One target of an upstream: its pool key, ``Host`` value and (once bound) its pool."""
 

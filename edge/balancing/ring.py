@@ -35,7 +35,6 @@ def key_hash(key: str) -> int:
 class HashRing:
     """An immutable ring over targets (their addresses and weights)."""
 
-    __slots__ = ("_owners", "_points", "size")
 
     def __init__(self, addresses: Sequence[str], weights: Sequence[int]) -> None:
         points: list[tuple[int, int]] = []

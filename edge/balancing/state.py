@@ -20,7 +20,6 @@ __all__ = ["HealthBoard", "TargetState"]
 class HealthBoard:
     """The targets of one upstream that are down, counted (``down == 0``: all up)."""
 
-    __slots__ = ("down", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name

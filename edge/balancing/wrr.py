@@ -20,7 +20,6 @@ __all__ = ["WeightedRoundRobin"]
 class WeightedRoundRobin:
     """Picks an index into the weights it was built with."""
 
-    __slots__ = ("_indexes", "_scores", "_total", "_weights")
 
     def __init__(self, weights: Sequence[int]) -> None:
         live = [(index, weight) for index, weight in enumerate(weights) if weight > 0]

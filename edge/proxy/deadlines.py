@@ -32,7 +32,6 @@ class Timed(Protocol):
 class Deadlines:
     """See the module docstring."""
 
-    __slots__ = ("_handles", "_loop", "_slots")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop

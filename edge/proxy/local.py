@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
 
+from mypy_extensions import mypyc_attr
+
 from edgeway.edge.policies.base import LocalResponse
 from edgeway.edge.proxy.errors import EdgeError
 
@@ -84,7 +86,8 @@ def header_line(name: str, value: str) -> bytes:
         return text.encode()
 
 
-@dataclass(frozen=True, slots=True)
+@mypyc_attr(native_class=False)  # compiled: its base (a slotted dataclass) is not
+@dataclass(frozen=True)
 class ErrorAnswer(LocalResponse):
     """An answer of the proxy's own inside a policy chain (a fail-closed plugin, a body too
     large to buffer): the proxy answers ``error`` with its JSON error body."""
@@ -99,7 +102,6 @@ class ErrorAnswer(LocalResponse):
 class Canned:
     """A local response rendered once: see the module docstring."""
 
-    __slots__ = ("body", "bodyless", "head", "names", "pairs", "status")
 
     def __init__(self, response: LocalResponse) -> None:
         self.status = response.status

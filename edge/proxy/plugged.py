@@ -41,7 +41,7 @@ from functools import partial
 from typing import TYPE_CHECKING, cast
 
 from edgeway.edge.compile.policies import PLUGIN_PRIORITY
-from edgeway.edge.plugins import PluginInstance
+from edgeway.edge.plugins import EndpointClient, PluginClients, PluginInstance, RequestOutcome
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -57,7 +57,6 @@ from edgeway.v1 import plugin_pb2
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledRoute, PolicyStep
-    from edgeway.edge.plugins import EndpointClient, PluginClients, RequestOutcome
     from edgeway.edge.proxy.view import PolicyView
 
 __all__ = ["PluginGroup", "PluginSite", "PluginStep", "plugin_hook"]
@@ -69,7 +68,7 @@ _BODYLESS = frozenset({204, 304})
 _UNDECLARED_BODY = "it replaced the {} body without declaring access to it"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PluginSite:
     """What the plugin steps of one prepared version share."""
 

@@ -52,7 +52,7 @@ __all__ = ["PreparedConfig", "RoutePlan", "RoutePlugins", "TargetPlan", "Upstrea
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class RoutePlan:
     """What serving one route takes, decided once per version."""
 
@@ -80,7 +80,7 @@ class RoutePlan:
     """The smaller of the route's body limit and its chain's."""
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(eq=False)
 class PreparedConfig:
     """A compiled config version, prepared; see the module docstring. ``requests`` and
     ``errors`` count what was served on it (5xx answers are errors)."""
@@ -142,7 +142,10 @@ class _Unavailable(PolicyHandler):
     """A plugin step when the proxy has no plugin client (:func:`prepare` without ``plugins``):
     a fail-closed plugin answers 503, as its failure mode says."""
 
-    NAME, VERSION, PHASE, PRIORITY = "plugin", "1", Phase.PLUGINS, 0
+    NAME = "plugin"
+    VERSION = "1"
+    PHASE = Phase.PLUGINS
+    PRIORITY = 0
 
     def __init__(self, plugin: str) -> None:
         super().__init__({})

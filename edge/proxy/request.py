@@ -45,7 +45,6 @@ class Peer:
     """The client of one connection, with what its requests tend to repeat, computed once:
     its address as bytes, its normalized ``Host`` and its ``Forwarded`` element."""
 
-    __slots__ = ("_element", "_element_host", "_host", "_host_raw", "ip", "ip_bytes")
 
     def __init__(self, ip: str) -> None:
         self.ip = ip

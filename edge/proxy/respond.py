@@ -55,7 +55,6 @@ class ReplaceResponse(Exception):
 class UpstreamResponse:
     """The upstream's response as response hooks see it (the policy ``Response``)."""
 
-    __slots__ = ("_joined", "body", "items", "status")
 
     def __init__(self, status: int, items: list[tuple[str, str]], body: bytes | None) -> None:
         self.status = status

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import structlog
 from opentelemetry.trace import TracerProvider
@@ -178,7 +179,8 @@ class EdgeProxy:
             lambda: ClientConnection(rt), host, port, reuse_port=reuse_port or None, backlog=1024
         )
         self._housekeeping = loop.create_task(self._sweep())
-        bound: int = self._server.sockets[0].getsockname()[1]
+        server: Any = self._server  # uvloop gives lists where the stubs say tuples
+        bound = int(server.sockets[0].getsockname()[1])
         log.info("proxy listening", host=host, port=bound, node=self.node_id, stage=self.stage)
         return bound
 

@@ -71,7 +71,6 @@ class RequestTrace:
     """The trace of one request: its trace id, the server span (or none) and the upstream's
     ``traceparent``."""
 
-    __slots__ = ("client", "flags", "span", "trace_id", "tracing")
 
     def __init__(self, tracing: Tracing, trace_id: bytes, flags: bytes, span: trace.Span | None):
         self.tracing = tracing
@@ -194,7 +193,6 @@ class Tracing:
     version: looking the global provider up costs about a microsecond, too much per
     request)."""
 
-    __slots__ = ("_bound", "_fixed", "_ids", "_provider", "_warned", "tracer")
 
     def __init__(self, provider: TracerProvider | None = None) -> None:
         self._fixed = provider

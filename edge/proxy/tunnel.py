@@ -26,7 +26,6 @@ PAUSE_TUNNEL = 16
 class Tunnel:
     """See the module docstring. The connections call in; nothing here runs on its own."""
 
-    __slots__ = ("client", "upstream")
 
     def __init__(self, client: ClientConnection, upstream: UpstreamConnection) -> None:
         self.client = client

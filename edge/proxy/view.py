@@ -72,7 +72,7 @@ def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
         return text.encode()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Finished:
     """How an exchange ended, for what runs at its end (plugin ``OnLog`` entries)."""
 

@@ -65,7 +65,6 @@ class RouteHit(NamedTuple):
 class _Table:
     """The routes of one host bucket: a trie of template paths and a list of regex paths."""
 
-    __slots__ = ("max_rank", "regex", "root", "trie")
 
     def __init__(self) -> None:
         self.root = Node()
@@ -123,7 +122,6 @@ class Router:
     """Its routes never change once built (only the answer cache fills); :meth:`match` is
     called on the event loop, by any number of requests."""
 
-    __slots__ = ("_any", "_cache", "_cache_size", "_exact", "_wildcards", "routes")
 
     def __init__(self, routes: Iterable[CompiledRoute], *, cache_size: int = CACHE_SIZE) -> None:
         self.routes: tuple[CompiledRoute, ...] = tuple(routes)

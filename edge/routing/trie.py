@@ -104,7 +104,6 @@ _NO_ENTRIES: tuple[Entry, ...] = ()
 class Node:
     """A trie node: children by literal segment and by parameter kind, entries that end here."""
 
-    __slots__ = ("catchall", "exact", "literals", "params", "prefix", "slash", "top")
 
     def __init__(self) -> None:
         self.literals: dict[str, Node] = {}
