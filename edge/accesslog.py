@@ -35,7 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from json.encoder import encode_basestring
-from typing import IO, Any
+from typing import IO, Any, Final
 
 import structlog
 
@@ -208,7 +208,7 @@ class AccessLog:
             self._writer_thread = None
 
 
-PIPE_BUF = 4096
+PIPE_BUF: Final = 4096
 
 
 def _pieces(batch: str) -> list[str]:

@@ -10,11 +10,13 @@ never ``R * (1 + attempts)``: retries cannot multiply an outage.
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = ["MIN_RETRIES", "WINDOW", "RetryBudget"]
 
-WINDOW = 10
+WINDOW: Final = 10
 """Seconds of history the budget looks at."""
-MIN_RETRIES = 3
+MIN_RETRIES: Final = 3
 """Retries allowed per window whatever the traffic (unless the budget is 0)."""
 
 

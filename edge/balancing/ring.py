@@ -18,11 +18,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 from collections.abc import Callable, Sequence
+from typing import Final
 
 __all__ = ["MAX_WEIGHT", "POINTS_PER_WEIGHT", "HashRing", "key_hash"]
 
-POINTS_PER_WEIGHT = 160
-MAX_WEIGHT = 64
+POINTS_PER_WEIGHT: Final = 160
+MAX_WEIGHT: Final = 64
 """Weights above this count as this on the ring (bounds its size)."""
 
 

@@ -12,6 +12,8 @@ counts its targets that are down, so a pick while everything is up checks nothin
 
 from __future__ import annotations
 
+from typing import Final
+
 from edgeway.edge.compile.model import ActiveHealthCheck, PassiveHealthCheck
 
 __all__ = ["HealthBoard", "TargetState"]
@@ -26,7 +28,7 @@ class HealthBoard:
         self.down = 0
 
 
-_DETACHED = HealthBoard("(retired)")
+_DETACHED: Final = HealthBoard("(retired)")
 """The board of states no config version uses any more: their changes count nowhere."""
 
 

@@ -23,6 +23,7 @@ not the target's fault: the request is sent once more on a new connection to the
 from __future__ import annotations
 
 from time import perf_counter
+from typing import Final
 
 from edgeway.edge.balancing import TargetState, UpstreamPlan
 from edgeway.edge.balancing.breaker import BreakerState
@@ -33,7 +34,7 @@ from edgeway.edge.proxy.upstream import TargetPool, UpstreamConnection
 
 __all__ = ["IDEMPOTENT", "AttemptExchange"]
 
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 
 class AttemptExchange(PolicedExchange):

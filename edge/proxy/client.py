@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import cast
+from typing import Final, cast
 
 import structlog
 from httptools import (
@@ -53,8 +53,8 @@ __all__ = ["ClientConnection"]
 
 log = structlog.get_logger(__name__)
 
-PAUSE_QUEUE = 1
-PAUSE_UPGRADE = 8
+PAUSE_QUEUE: Final = 1
+PAUSE_UPGRADE: Final = 8
 
 
 class ClientConnection(asyncio.Protocol):

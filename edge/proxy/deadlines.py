@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Protocol
+from typing import Final, Protocol
 
 import structlog
 
@@ -20,7 +20,7 @@ __all__ = ["SLOT", "Deadlines", "Timed"]
 
 log = structlog.get_logger(__name__)
 
-SLOT = 0.01
+SLOT: Final = 0.01
 """Seconds per slot: the most a timeout fires late."""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Collection
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import structlog
 
@@ -39,8 +39,8 @@ __all__ = ["Exchange"]
 
 log = structlog.get_logger(__name__)
 
-PAUSE_UPSTREAM = 2
-PAUSE_BUFFER = 4
+PAUSE_UPSTREAM: Final = 2
+PAUSE_BUFFER: Final = 4
 
 
 class Exchange:

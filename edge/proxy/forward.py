@@ -29,6 +29,7 @@ hooks, the policies' response headers), which may hold it back for a while.
 from __future__ import annotations
 
 from time import perf_counter
+from typing import Final
 from urllib.parse import quote
 
 from edgeway.edge.proxy.errors import (
@@ -55,11 +56,12 @@ from edgeway.edge.routing import RouteHit
 
 __all__ = ["ProxyExchange"]
 
-_CHUNKED = b"transfer-encoding: chunked\r\n"
-_UPGRADED = b"connection: upgrade\r\nupgrade: websocket\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
-_NO_BODY = frozenset({204, 304})
-TOTAL, FIRST_BYTE = 1, 2
+_CHUNKED: Final = b"transfer-encoding: chunked\r\n"
+_UPGRADED: Final = b"connection: upgrade\r\nupgrade: websocket\r\n"
+_LAST_CHUNK: Final = b"0\r\n\r\n"
+_NO_BODY: Final = frozenset({204, 304})
+TOTAL: Final = 1
+FIRST_BYTE: Final = 2
 
 
 def _target_bytes(path: str, query: str) -> bytes:

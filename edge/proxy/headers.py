@@ -11,7 +11,7 @@ preserves the client's), appends the client to ``X-Forwarded-For`` and ``Forward
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from edgeway.edge.proxy.request import RequestHead
@@ -29,7 +29,7 @@ __all__ = [
     "response_kind",
 ]
 
-HOP_BY_HOP = frozenset({
+HOP_BY_HOP: Final = frozenset({
     b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding",
     b"upgrade", b"proxy-authenticate", b"proxy-authorization",
 })  # fmt: skip
@@ -54,11 +54,14 @@ SPECIAL: dict[bytes, int] = {
        if name not in (b"connection", b"transfer-encoding", b"upgrade")},
 }
 
-RESPONSE_SKIP = HOP_BY_HOP | {b"content-length", b"x-request-id"}
+RESPONSE_SKIP: Final = HOP_BY_HOP | {b"content-length", b"x-request-id"}
 """Upstream response headers the edge does not copy: it writes framing and the request id."""
 
-FORWARD, RESPONSE_LENGTH, RESPONSE_CHUNKED, RESPONSE_DROP = -1, 1, 2, 3
-_CACHE_LIMIT = 2048
+FORWARD: Final = -1
+RESPONSE_LENGTH: Final = 1
+RESPONSE_CHUNKED: Final = 2
+RESPONSE_DROP: Final = 3
+_CACHE_LIMIT: Final = 2048
 REQUEST_KINDS: dict[bytes, int] = {}
 """Request header names as clients spell them, with their kind (see :func:`request_kind`)."""
 RESPONSE_KINDS: dict[bytes, int] = {}
@@ -108,8 +111,8 @@ def forwarded_for(client_ip: str, host: bytes | None, proto: bytes) -> bytes:
     return element + b";proto=" + proto
 
 
-_CHUNKED = b"transfer-encoding: chunked\r\n"
-_UPGRADE = b"connection: upgrade\r\nupgrade: websocket\r\n"
+_CHUNKED: Final = b"transfer-encoding: chunked\r\n"
+_UPGRADE: Final = b"connection: upgrade\r\nupgrade: websocket\r\n"
 
 
 def request_head(head: RequestHead, target: bytes, host: bytes, traceparent: bytes) -> bytes:

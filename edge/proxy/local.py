@@ -17,6 +17,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
+from typing import Final
 
 from mypy_extensions import mypyc_attr
 
@@ -35,18 +36,18 @@ __all__ = [
     "status_line",
 ]
 
-CLOSE = b"connection: close\r\n"
-KEEP_ALIVE = b"connection: keep-alive\r\n"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+CLOSE: Final = b"connection: close\r\n"
+KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
+CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _STATUS_LINES: dict[int, bytes] = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
 }
-_NO_BODY = frozenset({204, 304})
-_OWN_HEADERS = frozenset(
+_NO_BODY: Final = frozenset({204, 304})
+_OWN_HEADERS: Final = frozenset(
     {"content-length", "transfer-encoding", "connection", "keep-alive", "x-request-id", "date"}
 )
-_JSON = b"content-type: application/json\r\n"
+_JSON: Final = b"content-type: application/json\r\n"
 
 
 def status_line(status: int, reason: bytes = b"") -> bytes:

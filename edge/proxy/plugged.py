@@ -38,7 +38,7 @@ import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from edgeway.edge.compile.policies import PLUGIN_PRIORITY
 from edgeway.edge.plugins import EndpointClient, PluginClients, PluginInstance, RequestOutcome
@@ -61,11 +61,11 @@ if TYPE_CHECKING:
 
 __all__ = ["PluginGroup", "PluginSite", "PluginStep", "plugin_hook"]
 
-_REQUEST = plugin_pb2.PHASE_REQUEST
-_RESPONSE = plugin_pb2.PHASE_RESPONSE
-_LOG = plugin_pb2.PHASE_LOG
-_BODYLESS = frozenset({204, 304})
-_UNDECLARED_BODY = "it replaced the {} body without declaring access to it"
+_REQUEST: Final = plugin_pb2.PHASE_REQUEST
+_RESPONSE: Final = plugin_pb2.PHASE_RESPONSE
+_LOG: Final = plugin_pb2.PHASE_LOG
+_BODYLESS: Final = frozenset({204, 304})
+_UNDECLARED_BODY: Final = "it replaced the {} body without declaring access to it"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ replaces the upstream's (a fail-closed plugin's 503). A hook may change the stat
 from __future__ import annotations
 
 from collections.abc import Awaitable, Collection, Mapping
+from typing import Final
 
 import structlog
 
@@ -38,10 +39,10 @@ __all__ = ["ReplaceResponse", "ResponseHooks", "UpstreamResponse"]
 
 log = structlog.get_logger(__name__)
 
-_NO_BODY = frozenset({204, 304})
+_NO_BODY: Final = frozenset({204, 304})
 _NAMES: dict[bytes, str] = {}
 """Response header names as upstreams spell them, lower case."""
-_NAMES_LIMIT = 2048
+_NAMES_LIMIT: Final = 2048
 
 
 class ReplaceResponse(Exception):

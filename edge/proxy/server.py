@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from opentelemetry.trace import TracerProvider
@@ -44,7 +45,7 @@ from edgeway.edge.policies.chain import PluginHook
 from edgeway.edge.policies.services import Services
 from edgeway.edge.proxy.client import ClientConnection
 from edgeway.edge.proxy.deadlines import Deadlines
-from edgeway.edge.proxy.limits import HOUSEKEEPING_INTERVAL
+from edgeway.edge.proxy.limits import GC_THRESHOLDS, HOUSEKEEPING_INTERVAL
 from edgeway.edge.proxy.plugged import PluginSite, plugin_hook
 from edgeway.edge.proxy.prepared import PreparedConfig, prepare
 from edgeway.edge.proxy.runtime import Runtime
@@ -54,7 +55,7 @@ __all__ = ["EdgeProxy"]
 
 log = structlog.get_logger(__name__)
 
-DESCRIBE_BUDGET = 1.0
+DESCRIBE_BUDGET: Final = 1.0
 """Seconds a version's install waits for new plugin endpoints to answer ``Describe``."""
 
 
@@ -167,6 +168,7 @@ class EdgeProxy:
             raise RuntimeError("the proxy is already started")
         rt = self._rt
         rt.loop = loop = asyncio.get_running_loop()
+        gc.set_threshold(*GC_THRESHOLDS)
         rt.deadlines = Deadlines(loop)
         rt.draining = False
         if self._owns_services:

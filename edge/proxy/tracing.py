@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Any
+from typing import Any, Final
 
 import structlog
 from opentelemetry import trace
@@ -43,11 +43,12 @@ __all__ = ["RequestTrace", "Tracing", "parse_traceparent"]
 
 log = structlog.get_logger(__name__)
 
-_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
-_getrandbits = random.getrandbits
-_LOW64 = (1 << 64) - 1
-_ZERO_TRACE = b"0" * 32
-_ZERO_SPAN = b"0" * 16
+_TRACEPARENT: Final = re.compile(
+    rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_getrandbits: Final = random.getrandbits
+_LOW64: Final = (1 << 64) - 1
+_ZERO_TRACE: Final = b"0" * 32
+_ZERO_SPAN: Final = b"0" * 16
 
 
 def parse_traceparent(value: bytes) -> tuple[bytes, bytes, bytes] | None:
@@ -61,6 +62,11 @@ def parse_traceparent(value: bytes) -> tuple[bytes, bytes, bytes] | None:
     if span_id == _ZERO_SPAN:
         return None
     return trace_id, span_id, flags
+
+
+def _hex(value: int, size: int) -> bytes:
+    """``value`` as ``2 * size`` lower-case hex digits (cheaper than ``%032x``)."""
+    return value.to_bytes(size, "big").hex().encode()
 
 
 def _traceparent(context: SpanContext) -> bytes:
@@ -83,7 +89,8 @@ class RequestTrace:
         """The ``traceparent`` for the upstream call, starting its span when recording."""
         span = self.span
         if span is None:
-            return b"00-%s-%016x-%s" % (self.trace_id, _getrandbits(64) or 1, self.flags)
+            return b"00-" + self.trace_id + b"-" + _hex(_getrandbits(64) or 1, 8) + b"-" \
+                + self.flags
         tracer = self.tracing.tracer
         if tracer is None or not span.is_recording():
             return _traceparent(span.get_span_context())
@@ -223,14 +230,14 @@ class Tracing:
         tracer = self.tracer
         if tracer is None:
             if parent is None:
-                return RequestTrace(self, b"%032x" % (_getrandbits(128) or 1), b"00", None)
+                return RequestTrace(self, _hex(_getrandbits(128) or 1, 16), b"00", None)
             return RequestTrace(self, parent[0], parent[2], None)
         bound = self._bound
         if bound is not None:
             if parent is None:
                 drawn = _getrandbits(128) or 1
                 if drawn & _LOW64 >= bound:
-                    return RequestTrace(self, b"%032x" % drawn, b"00", None)
+                    return RequestTrace(self, _hex(drawn, 16), b"00", None)
                 assert self._ids is not None
                 self._ids.next = drawn  # recorded: the SDK's root span takes this id
             elif not int(parent[2], 16) & 1:
@@ -252,7 +259,7 @@ class Tracing:
             return RequestTrace(self, b"%032x" % ids.trace_id, b"%02x" % ids.trace_flags, span)
         except Exception as exc:
             self.failed(exc)
-            trace_id = parent[0] if parent else b"%032x" % (_getrandbits(128) or 1)
+            trace_id = parent[0] if parent else _hex(_getrandbits(128) or 1, 16)
             return RequestTrace(self, trace_id, parent[2] if parent else b"00", None)
 
     def failed(self, exc: Exception) -> None:

@@ -11,7 +11,7 @@ timeout aborts them with every other connection.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from edgeway.edge.proxy.client import ClientConnection
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PAUSE_TUNNEL", "Tunnel"]
 
-PAUSE_TUNNEL = 16
+PAUSE_TUNNEL: Final = 16
 """The client-reading pause bit of a tunnel whose upstream does not keep up."""
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, unquote_plus
 
 import structlog
@@ -40,7 +40,7 @@ __all__ = ["Finished", "PolicyView", "rebuild_query", "render_lines"]
 
 log = structlog.get_logger(__name__)
 
-_EDGE_OWNED = frozenset(name.decode() for name in SPECIAL)
+_EDGE_OWNED: Final = frozenset(name.decode() for name in SPECIAL)
 
 
 def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> str:

@@ -19,11 +19,12 @@ are after three substring scans.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 __all__ = ["normalize_host", "normalize_path"]
 
-_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_ESCAPE: Final = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
 def _unescape(found: re.Match[str]) -> str:

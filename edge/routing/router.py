@@ -34,18 +34,18 @@ change it. A new config version has a new router, so the cache never outlives it
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from edgeway.edge.compile.model import CompiledConfig, CompiledRoute, PathPattern, RouteMatch
 from edgeway.edge.routing.trie import Condition, ConditionSource, Entry, Node, Search, insert
 
 __all__ = ["CACHE_PATH", "CACHE_SIZE", "RouteHit", "Router", "compile_router"]
 
-CACHE_SIZE = 4096
-CACHE_PATH = 256
-_UNKNOWN = object()
+CACHE_SIZE: Final = 4096
+CACHE_PATH: Final = 256
+_UNKNOWN: Final = object()
 
-_TYPED = frozenset({"int", "uuid"})
+_TYPED: Final = frozenset({"int", "uuid"})
 _Key = tuple[object, ...]
 
 

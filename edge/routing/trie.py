@@ -23,7 +23,7 @@ found so far (see :mod:`edgeway.edge.routing.router` for how ranks are made).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Final, Protocol
 
 from edgeway.edge.compile.model import CompiledRoute, PathPattern, PathSegment
 
@@ -85,7 +85,7 @@ class Entry:
         self.rewrites = route.strip_path or route.rewrite is not None
 
 
-_EMPTY = PathSegment(literal="")
+_EMPTY: Final = PathSegment(literal="")
 
 
 def _accepts_int(text: str) -> bool:
