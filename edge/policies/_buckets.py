@@ -8,12 +8,15 @@ the ones that have refilled completely (idle callers lose nothing by it), then t
 
 from __future__ import annotations
 
+from mypy_extensions import mypyc_attr
+
 __all__ = ["BUCKET_SCRIPT", "LocalBuckets", "Take"]
 
 Take = tuple[bool, float, float]
 """``(allowed, tokens left, seconds until one token)``."""
 
 
+@mypyc_attr(native_class=False)  # shared through a WeakValueDictionary: needs weakrefs
 class LocalBuckets:
     """Token buckets of one limit (one capacity and rate), keyed by caller."""
 

@@ -22,9 +22,11 @@ import collections
 import hashlib
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import structlog
+from mypy_extensions import mypyc_attr
 from redis.asyncio import Redis
 
 __all__ = ["RedisUnavailable", "ScriptRunner", "encode_command", "parse_reply"]
@@ -152,6 +154,7 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
 
+@mypyc_attr(native_class=False)  # shared through a WeakValueDictionary: needs weakrefs
 class ScriptRunner:
     """One Lua script on the Redis of ``redis`` (see the module docstring)."""
 
@@ -208,10 +211,10 @@ class ScriptRunner:
             return
         if self._connecting is None:
             self._connecting = loop.create_task(self._connect())
-        self._connecting.add_done_callback(lambda _: self._send_after_connect(commands, futures))
+        self._connecting.add_done_callback(partial(self._send_after_connect, commands, futures))
 
-    def _send_after_connect(self, commands: list[bytes], futures: list[asyncio.Future[Any]]
-                            ) -> None:  # fmt: skip
+    def _send_after_connect(self, commands: list[bytes], futures: list[asyncio.Future[Any]],
+                            _connected: object = None) -> None:  # fmt: skip
         connection = self._connection
         if connection is None or connection.transport is None:
             for future in futures:
@@ -227,10 +230,10 @@ class ScriptRunner:
             async with asyncio.timeout(max(self._deadline, 0.05) * 2):
                 if isinstance(self.address, str):
                     _, protocol = await loop.create_unix_connection(
-                        lambda: _Connection(self._lost), self.address)
+                        partial(_Connection, self._lost), self.address)
                 else:
                     _, protocol = await loop.create_connection(
-                        lambda: _Connection(self._lost), *self.address)
+                        partial(_Connection, self._lost), *self.address)
                 setup = [encode_command("AUTH", *self.auth)] if self.auth else []
                 if self.db:
                     setup.append(encode_command("SELECT", self.db))
