@@ -16,6 +16,7 @@ from edgeway.edge.plugins.logs import LogSettings
 from edgeway.edge.plugins.outcome import (
     PROCEED,
     PluginInstance,
+    RequestChanges,
     RequestOutcome,
     ResponseOutcome,
     failure_response,
@@ -29,6 +30,7 @@ __all__ = [
     "LogSettings",
     "PluginClients",
     "PluginInstance",
+    "RequestChanges",
     "RequestOutcome",
     "ResponseOutcome",
     "failure_response",

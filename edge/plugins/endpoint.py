@@ -178,8 +178,9 @@ class EndpointClient:
                 self.breaker.success()
                 outcome = _request_outcome(verdict)
                 if key is not None and self.cache is not None:
-                    self.cache.put(key, RequestOutcome(outcome.mutations, outcome.response,
-                                                       cached=True))
+                    self.cache.put(key, RequestOutcome(
+                        outcome.mutations, outcome.response, cached=True,
+                        changes=outcome.changes))  # fmt: skip
                 return outcome
             self.breaker.failure()
         reason = self._failed(reason, request.request_id)
@@ -267,5 +268,5 @@ def _request_outcome(verdict: plugin_pb2.RequestVerdict) -> RequestOutcome:
     if outcome == "respond":
         return RequestOutcome(response=verdict.respond)
     if outcome == "proceed":
-        return RequestOutcome(mutations=verdict.proceed)
+        return RequestOutcome.proceeding(verdict.proceed)
     return PROCEED

@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 Send = Callable[[plugin_pb2.LogBatch], Awaitable[None]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LogSettings:
     batch_size: int = 100
     interval: float = 0.25

@@ -50,7 +50,7 @@ def _thaw(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class PluginInstance:
     """A plugin with one instance's config: build once per config version, call many times.
 
@@ -80,23 +80,62 @@ class PluginInstance:
         return cls.build(step.plugin, step.config, step.source)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
+class RequestChanges:
+    """A proceed verdict's changes to the request as plain values, read out of the message
+    once: a cached verdict is applied to many requests, and reading a protobuf message's fields
+    costs more than applying them."""
+
+    set_headers: tuple[tuple[str, str], ...] = ()
+    remove_headers: tuple[str, ...] = ()
+    set_query: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Parameters replaced, each with all its values (the message's entries grouped by name)."""
+    remove_query: tuple[str, ...] = ()
+    path: str | None = None
+    body: bytes | None = None
+    context: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def of(cls, m: plugin_pb2.RequestMutations) -> RequestChanges:
+        grouped: dict[str, list[str]] = {}
+        for entry in m.set_query:
+            grouped.setdefault(entry.name, []).append(entry.value)
+        return cls(
+            tuple((header.name, header.value) for header in m.set_headers),
+            tuple(m.remove_headers),
+            tuple((name, tuple(values)) for name, values in grouped.items()),
+            tuple(m.remove_query),
+            m.path if m.HasField("path") else None,
+            m.body if m.HasField("body") else None,
+            tuple(m.context.items()),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class RequestOutcome:
     """The outcome of ``on_request``: answer with ``response`` when set; otherwise apply
-    ``mutations`` (if any) and go on. ``failure`` says why a plugin was skipped (fail open) or
-    answered for (fail closed); ``cached`` that the verdict came from the verdict cache."""
+    ``changes`` (if any; ``mutations`` is the message they were read from) and go on.
+    ``failure`` says why a plugin was skipped (fail open) or answered for (fail closed);
+    ``cached`` that the verdict came from the verdict cache."""
 
     mutations: plugin_pb2.RequestMutations | None = None
     response: plugin_pb2.DirectResponse | None = None
     failure: str | None = None
     cached: bool = False
+    changes: RequestChanges | None = None
+
+    @classmethod
+    def proceeding(cls, mutations: plugin_pb2.RequestMutations, *, cached: bool = False
+                   ) -> RequestOutcome:  # fmt: skip
+        """Go on with ``mutations`` applied."""
+        return cls(mutations, cached=cached, changes=RequestChanges.of(mutations))
 
 
 PROCEED = RequestOutcome()
 """Go on, nothing changed (a plugin without an ``on_request`` hook)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ResponseOutcome:
     """The outcome of ``on_response``: apply ``verdict`` (status, headers, body changes) or,
     when the plugin failed closed, answer ``response`` (503) instead."""

@@ -41,7 +41,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Final, cast
 
 from edgeway.edge.compile.policies import PLUGIN_PRIORITY
-from edgeway.edge.plugins import EndpointClient, PluginClients, PluginInstance, RequestOutcome
+from edgeway.edge.plugins import (
+    EndpointClient,
+    PluginClients,
+    PluginInstance,
+    RequestChanges,
+    RequestOutcome,
+)
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -65,6 +71,7 @@ _REQUEST: Final = plugin_pb2.PHASE_REQUEST
 _RESPONSE: Final = plugin_pb2.PHASE_RESPONSE
 _LOG: Final = plugin_pb2.PHASE_LOG
 _BODYLESS: Final = frozenset({204, 304})
+_CONTEXT_NAMES_LIMIT: Final = 1024
 _UNDECLARED_BODY: Final = "it replaced the {} body without declaring access to it"
 
 
@@ -112,6 +119,7 @@ class PluginStep(PolicyHandler):
         self.site = site
         self.concurrent = client.settings.concurrent
         self.prefix = client.settings.context_header_prefix
+        self._context_headers: dict[str, str] = {}
         self.fail_open = client.fail_open
         described = client.description
         self.calls = described is None or _REQUEST in described.phases
@@ -173,8 +181,8 @@ class PluginStep(PolicyHandler):
             answer = outcome.response
             return LocalResponse(answer.status, tuple((h.name, h.value) for h in answer.headers),
                                  answer.body)  # fmt: skip
-        if outcome.mutations is not None:
-            problem = self.apply(view, outcome.mutations)
+        if outcome.changes is not None:
+            problem = self.apply(view, outcome.changes)
             if problem is not None:
                 return self.failed(view, problem)
         return None
@@ -185,32 +193,38 @@ class PluginStep(PolicyHandler):
             return None
         return ErrorAnswer.of(PluginUnavailable(f"plugin {self.name!r} failed: {reason}"))
 
-    def apply(self, view: PolicyView, m: plugin_pb2.RequestMutations) -> str | None:
+    def apply(self, view: PolicyView, changes: RequestChanges) -> str | None:
         """Put a verdict's changes on the request (all or, with a problem, none of them)."""
-        if m.HasField("body") and view.body is None:
+        if changes.body is not None and view.body is None:
             return _UNDECLARED_BODY.format("request")
-        for header in m.set_headers:
-            view.set_header(header.name, header.value)
-        for name in m.remove_headers:
+        for name, value in changes.set_headers:
+            view.set_header(name, value)
+        for name in changes.remove_headers:
             view.remove_header(name)
-        if m.set_query:
-            grouped: dict[str, list[str]] = {}
-            for entry in m.set_query:
-                grouped.setdefault(entry.name, []).append(entry.value)
-            for name, values in grouped.items():
-                view.set_query_param(name, tuple(values))
-        for name in m.remove_query:
+        for name, values in changes.set_query:
+            view.set_query_param(name, values)
+        for name in changes.remove_query:
             view.remove_query_param(name)
-        if m.HasField("path"):
-            view.set_upstream_path(m.path)
-        if m.HasField("body"):
-            view.set_body(m.body)
+        if changes.path is not None:
+            view.set_upstream_path(changes.path)
+        if changes.body is not None:
+            view.set_body(changes.body)
         prefix = self.prefix
-        for key, value in m.context.items():
+        for key, value in changes.context:
             view.add_context(key, value)
             if prefix:
-                view.set_header(prefix + key.lower().replace(".", "-").replace("_", "-"), value)
+                view.set_header(self.context_header(key), value)
         return None
+
+    def context_header(self, key: str) -> str:
+        """The upstream header of context value ``key`` (memoized: keys repeat)."""
+        names = self._context_headers
+        name = names.get(key)
+        if name is None:
+            name = self.prefix + key.lower().replace(".", "-").replace("_", "-")
+            if len(names) < _CONTEXT_NAMES_LIMIT:
+                names[key] = name
+        return name
 
     def message(self, view: PolicyView, body: bool = True) -> plugin_pb2.HttpRequest:
         """The whole request as the plugin sees it (with the body when declared)."""

@@ -1,0 +1,38 @@
+"""RequestChanges: a proceed verdict read out of its message once, as plain values."""
+
+from __future__ import annotations
+
+from edgeway.edge.plugins import RequestChanges, RequestOutcome
+from edgeway.v1 import plugin_pb2
+
+
+def test_every_kind_of_change_is_read_and_query_values_are_grouped_by_name() -> None:
+    m = plugin_pb2.RequestMutations(
+        set_headers=[plugin_pb2.HeaderEntry(name="x-a", value="1")],
+        remove_headers=["x-gone"],
+        set_query=[plugin_pb2.QueryEntry(name="tag", value="a"),
+                   plugin_pb2.QueryEntry(name="page", value="2"),
+                   plugin_pb2.QueryEntry(name="tag", value="b")],
+        remove_query=["debug"], path="/v2/items", body=b"{}",
+        context={"tenant": "acme"},
+    )  # fmt: skip
+    changes = RequestChanges.of(m)
+    assert changes == RequestChanges(
+        set_headers=(("x-a", "1"),), remove_headers=("x-gone",),
+        set_query=(("tag", ("a", "b")), ("page", ("2",))), remove_query=("debug",),
+        path="/v2/items", body=b"{}", context=(("tenant", "acme"),),
+    )  # fmt: skip
+
+
+def test_an_unset_path_or_body_is_none_and_an_empty_body_is_kept() -> None:
+    changes = RequestChanges.of(plugin_pb2.RequestMutations(body=b""))
+    assert (changes.path, changes.body) == (None, b"")
+    assert RequestChanges.of(plugin_pb2.RequestMutations()) == RequestChanges()
+
+
+def test_a_proceeding_outcome_carries_its_message_and_its_changes() -> None:
+    m = plugin_pb2.RequestMutations(remove_headers=["x-b"])
+    outcome = RequestOutcome.proceeding(m, cached=True)
+    assert outcome.mutations is m
+    assert outcome.cached
+    assert outcome.changes == RequestChanges(remove_headers=("x-b",))
