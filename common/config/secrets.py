@@ -29,6 +29,7 @@ from edgeway.v1.config_pb2 import GatewayConfig
 
 __all__ = [
     "KEY_HASH_PATTERN",
+    "KEY_HASH_PREFIX",
     "PASSWORD_HASH_PATTERN",
     "PBKDF2_ITERATIONS",
     "derived_salt",
@@ -47,13 +48,15 @@ PASSWORD_HASH_PATTERN = re.compile(
 )
 """What a stored ``password_hash`` looks like: algorithm, iterations, salt, hash."""
 
-_KEY_PREFIX = "sha256:"
+KEY_HASH_PREFIX = "sha256:"
+"""What ``hash_api_key`` puts before the SHA-256 hex digest (the edge's compiled key-auth
+handler hashes presented keys itself, the same way)."""
 _PASSWORD_SCHEME = "pbkdf2-sha256"
 
 
 def hash_api_key(key: str) -> str:
     """``"sha256:<hex>"`` of an API key."""
-    return _KEY_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return KEY_HASH_PREFIX + hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 def verify_api_key(presented: str, key_hash: str) -> bool:

@@ -55,17 +55,14 @@ def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> st
 
 
 def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
-    """``pairs`` as header lines (:func:`~.local.header_line`, in one pass when no value holds
-    CR, LF or NUL)."""
-    if len(pairs) == 1:
-        name, value = pairs[0]
-        text = f"{name}: {value}\r\n"
-        count = 1
-    else:
-        text = "\r\n".join(map(": ".join, pairs)) + "\r\n"
-        count = len(pairs)
-    if text.count("\n") != count or text.count("\r") != count or "\0" in text:
-        return b"".join([header_line(name, value) for name, value in pairs])
+    """``pairs`` as header lines (:func:`~.local.header_line`; in one pass when every name and
+    value is printable: no CR, LF, NUL or other control character)."""
+    parts: list[str] = []
+    for name, value in pairs:
+        if not (value.isprintable() and name.isprintable()):
+            return b"".join([header_line(name, value) for name, value in pairs])
+        parts += (name, ": ", value, "\r\n")
+    text = "".join(parts)
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:

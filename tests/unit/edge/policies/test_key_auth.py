@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from edgeway.common.config.secrets import hash_api_key
+from edgeway.edge.policies.key_auth.handler import key_hash
 from edgeway.edge.policies.key_auth.schema import NOWHERE_TO_LOOK
 from tests.support.exchange import TestExchange, serve
 from tests.unit.edge.policies.helpers import build, chain_of, config_problems, gateway
@@ -105,3 +106,8 @@ def test_valid_configs_pass() -> None:
     assert config_problems("key-auth", {}) == []
     assert config_problems("key-auth", {"key_names": ["apikey", "x-key"],
                                         "key_in_query": False}) == []  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["acme-secret-key", "", "k", "clé-ünïcode-鍵", "a" * 300])
+def test_the_handler_hashes_keys_as_the_config_stores_them(key: str) -> None:
+    assert key_hash(key) == hash_api_key(key)
