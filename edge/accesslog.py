@@ -55,10 +55,11 @@ _Batch = str | Future[None] | None
 
 
 def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
-    text = f',"plugin_failures":[{",".join(map(_escape, failures))}]' if failures else ""
+    text = ',"plugin_failures":[' + ",".join([_escape(f) for f in failures]) + "]" \
+        if failures else ""
     if context:
         pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in context.items()])
-        text += f',"context":{{{pairs}}}'
+        text += ',"context":{' + pairs + "}"  # concatenation: see AccessLog.log
     return text
 
 
