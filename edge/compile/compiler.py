@@ -18,6 +18,7 @@ from edgeway.edge.compile.policies import PolicyContext, chain, compile_plugins,
 from edgeway.edge.compile.routes import compile_routes
 from edgeway.edge.compile.rules import Errors
 from edgeway.edge.compile.upstreams import compile_upstreams
+from edgeway.edge.policies.base import ConfigNames
 from edgeway.edge.policies.registry import PolicyRegistry, builtin_registry
 from edgeway.v1.config_pb2 import GatewayConfig
 
@@ -33,7 +34,8 @@ def _compile(
     route_errors, upstream_errors, consumer_errors = Errors(), Errors(), Errors()
     plan_errors, policy_errors, plugin_errors = Errors(), Errors(), Errors()
     plugins = compile_plugins(config, registry, plugin_errors)
-    context = PolicyContext(registry, frozenset(plugins))
+    names = ConfigNames(consumers=frozenset(consumer.name for consumer in config.consumers))
+    context = PolicyContext(registry, frozenset(plugins), names)
     upstreams = compile_upstreams(config, upstream_errors)
     plans = compile_usage_plans(config, plan_errors)
     global_steps = compile_policies(config.policies, "policies", context, policy_errors)

@@ -22,7 +22,7 @@ from edgeway.edge.compile.paths import parse_address
 from edgeway.edge.compile.rules import Errors
 from edgeway.edge.compile.upstreams import circuit_breaker
 from edgeway.edge.policies._messages import Problem
-from edgeway.edge.policies.base import Phase, PolicyHandler, freeze
+from edgeway.edge.policies.base import ConfigNames, Phase, PolicyHandler, freeze
 from edgeway.edge.policies.registry import PolicyRegistry, PolicySpec
 from edgeway.v1 import config_pb2
 
@@ -60,7 +60,8 @@ _Built = tuple[list[Problem], PolicyHandler | None]
 
 @dataclass(frozen=True, slots=True)
 class PolicyContext:
-    """What resolving a policy name needs: the built-ins and the configured plugin names.
+    """What resolving a policy name needs: the built-ins, the configured plugin names and the
+    names policy configs may refer to (``names``: the gateway config's consumers).
 
     ``built`` remembers, for one compile, the outcome per (policy, config bytes): routes often
     share a policy config, and a handler is immutable, so it is validated and built once.
@@ -68,6 +69,7 @@ class PolicyContext:
 
     registry: PolicyRegistry
     plugins: frozenset[str]
+    names: ConfigNames = field(default_factory=ConfigNames)
     built: dict[tuple[str, bytes], _Built] = field(default_factory=dict)
 
     def build(self, spec: PolicySpec, config: struct_pb2.Struct) -> _Built:
@@ -75,7 +77,7 @@ class PolicyContext:
         key = (spec.name, config.SerializeToString(deterministic=True))
         if key not in self.built:
             data = json_of(config)
-            problems = spec.validate(data)
+            problems = spec.validate(data, self.names)
             self.built[key] = (problems, None if problems else spec.build(data))
         return self.built[key]
 

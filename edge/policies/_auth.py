@@ -25,7 +25,7 @@ import structlog
 
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies._schema import string
-from edgeway.edge.policies.base import Exchange, LocalResponse, Outcome
+from edgeway.edge.policies.base import ConfigNames, Exchange, LocalResponse, Outcome
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
@@ -105,14 +105,12 @@ def unauthorized(code: str, message: str, challenge: str) -> LocalResponse:
     return error_response(401, code, message, (("www-authenticate", challenge),))
 
 
-def anonymous_names_a_consumer(
-    config: Mapping[str, Any], consumers: Mapping[str, object]
-) -> Iterator[tuple[str, str]]:
-    """``anonymous`` must name a consumer of the config (a check that needs the config's
-    consumers, so :data:`~edgeway.edge.policies.base.Check` cannot express it yet: it runs at
-    bind time, see :meth:`Anonymous.bind`)."""
+def anonymous_names_a_consumer(config: Mapping[str, Any], names: ConfigNames
+                               ) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """``anonymous`` must name a consumer of the gateway config (the ``REFERENCES`` rule of
+    key-auth, basic-auth and jwt: refused at apply time)."""
     name = config.get("anonymous")
-    if name is not None and name not in consumers:
+    if name is not None and name not in names.consumers:
         yield "anonymous", UNKNOWN_ANONYMOUS
 
 
@@ -122,7 +120,8 @@ Authenticate = Callable[[Exchange], Outcome | Awaitable[Outcome]]
 class Anonymous:
     """The anonymous fallback of one authentication policy (see the module docstring).
 
-    Resolved at bind time; a name that is no consumer of the version is logged and the
+    Resolved at bind time. A name that is no consumer of the config is refused at apply time
+    (:func:`anonymous_names_a_consumer`); should one reach an edge anyway, it is logged and the
     fallback stays off (the policy answers its 401s: closed, never a silent open door).
     """
 
@@ -135,9 +134,9 @@ class Anonymous:
     def bind(self, policy: str, config: Mapping[str, Any],
              consumers: Mapping[str, CompiledConsumer]) -> None:  # fmt: skip
         self.consumer = consumers.get(self.name)
-        for field, message in anonymous_names_a_consumer(config, consumers):
+        if self.consumer is None:  # the compile step refuses this (REFERENCES): defensive
             log.warning("authentication policy's anonymous consumer is unknown; it answers 401",
-                        policy=policy, field=field, problem=message, anonymous=self.name)
+                        policy=policy, anonymous=self.name)
 
     def run(self, exchange: Exchange, authenticate: Authenticate) -> Outcome | Awaitable[Outcome]:
         """Skip a verified caller, else ``authenticate`` with a 401 turned into the fallback."""

@@ -8,7 +8,11 @@ A built-in policy is a subpackage of :mod:`edgeway.edge.policies` whose ``__init
   defaulted and bounded, ``additionalProperties: false``;
 - ``CHECKS`` (optional): cross-field rules, functions taking the config as written and yielding
   ``(field, message)`` pairs (``field`` may be a path: ``allow[2]``, ``query.page.pattern``);
-  they run only when the schema accepts the config.
+  they run only when the schema accepts the config;
+- ``REFERENCES`` (optional): rules about names the config refers to, functions taking the
+  config as written and the gateway config's :class:`ConfigNames` (its consumers), yielding
+  ``(field, message)`` pairs like ``CHECKS`` and run after them (an ``anonymous`` consumer
+  that does not exist is refused at apply time, not found out at the first request).
 
 Life of a handler (what the proxy does, see also :mod:`.chain`):
 
@@ -43,11 +47,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Check",
+    "ConfigNames",
     "Exchange",
     "LocalResponse",
     "Outcome",
     "Phase",
     "PolicyHandler",
+    "Reference",
     "Request",
     "Response",
     "freeze",
@@ -250,6 +256,17 @@ def freeze(value: Any) -> Any:
 
 Check = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 """A cross-field rule: takes a config as written, yields ``(field, message)`` problems."""
+
+
+@dataclass(frozen=True)
+class ConfigNames:
+    """The names a policy config may refer to in the gateway config being compiled."""
+
+    consumers: frozenset[str] = frozenset()
+
+
+Reference = Callable[[Mapping[str, Any], ConfigNames], Iterable[tuple[str, str]]]
+"""A rule about names: takes a config as written and the gateway's :class:`ConfigNames`."""
 
 
 class PolicyHandler:

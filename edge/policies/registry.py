@@ -22,7 +22,14 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from edgeway.edge.policies._messages import Problem, describe
-from edgeway.edge.policies.base import Check, Phase, PolicyHandler, freeze
+from edgeway.edge.policies.base import (
+    Check,
+    ConfigNames,
+    Phase,
+    PolicyHandler,
+    Reference,
+    freeze,
+)
 
 __all__ = [
     "PolicyLoadError",
@@ -52,20 +59,27 @@ class PolicySpec:
     handler: type[PolicyHandler]
     schema: Mapping[str, Any]
     checks: tuple[Check, ...] = ()
+    references: tuple[Reference, ...] = ()
     validator: Draft202012Validator = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "validator", Draft202012Validator(self.schema))
 
-    def validate(self, config: Mapping[str, Any]) -> list[Problem]:
+    def validate(self, config: Mapping[str, Any], names: ConfigNames | None = None
+                 ) -> list[Problem]:  # fmt: skip
         """Every problem of ``config`` as ``(path inside the config, message)``, in path order.
 
-        Cross-field checks run only when the schema accepts the config.
+        Cross-field checks run only when the schema accepts the config; the rules about names
+        (``REFERENCES``) only when ``names`` (the gateway config's) are given, too.
         """
         problems = [p for error in self.validator.iter_errors(config) for p in describe(error)]
         if not problems:
             for check in self.checks:
                 problems.extend((field_path(name), message) for name, message in check(config))
+            if names is not None:
+                for reference in self.references:
+                    problems.extend((field_path(name), message)
+                                    for name, message in reference(config, names))  # fmt: skip
         return sorted(problems, key=lambda p: [str(part) for part in p[0]])
 
     def with_defaults(self, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -117,6 +131,10 @@ def spec_from_module(module: ModuleType) -> PolicySpec:
     checks = getattr(module, "CHECKS", ())
     if not isinstance(checks, tuple) or not all(callable(c) for c in checks):
         raise PolicyLoadError(f"policy {label!r} is malformed: CHECKS must be a tuple of functions")
+    references = getattr(module, "REFERENCES", ())
+    if not isinstance(references, tuple) or not all(callable(r) for r in references):
+        raise PolicyLoadError(
+            f"policy {label!r} is malformed: REFERENCES must be a tuple of functions")
     return PolicySpec(
         name=name,
         version=declared["VERSION"],
@@ -125,6 +143,7 @@ def spec_from_module(module: ModuleType) -> PolicySpec:
         handler=handler,
         schema=schema,
         checks=checks,
+        references=references,
     )
 
 

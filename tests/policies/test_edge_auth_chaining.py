@@ -5,8 +5,11 @@ basic-auth answering an unknown user exactly like a wrong password."""
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -77,12 +80,6 @@ routes:
       - name: jwt
         config: {{anonymous: guest, jwks_url: "http://127.0.0.1:{free_port()}/jwks",
                   jwks_timeout_ms: 200}}
-  - id: misnamed
-    paths: ["/misnamed"]
-    upstream: echo
-    policies:
-      - name: key-auth
-        config: {{anonymous: nobody}}
 """
 
 
@@ -188,13 +185,30 @@ async def test_jwt_answers_a_missing_scope_and_an_unreachable_idp_even_with_anon
     assert sent_header(await call(edge.port, "/idp-down"), "x-consumer-name") == "guest"
 
 
-async def test_an_anonymous_name_that_is_no_consumer_fails_closed_and_is_logged(
-    edge: StandaloneEdge,
-) -> None:
-    response = await call(edge.port, "/misnamed")
-    assert (response.status, error_code(response)) == (401, "missing_credentials")
-    assert "anonymous consumer is unknown" in edge.log_text()
-    assert "nobody" in edge.log_text()
+def test_an_anonymous_name_that_is_no_consumer_is_refused_at_apply_time(tmp_path: Path) -> None:
+    config = tmp_path / "misnamed.yaml"
+    config.write_text(MISNAMED)
+    edgeway = Path(sys.executable).parent / "edgeway"
+    done = subprocess.run([str(edgeway), "validate", "-f", str(config)], capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 1
+    assert "routes[0].policies[0].config.anonymous: names no configured consumer" in done.stderr
+
+
+MISNAMED = """\
+consumers:
+  - name: guest
+upstreams:
+  - name: echo
+    targets: [{address: "127.0.0.1:9"}]
+routes:
+  - id: misnamed
+    paths: ["/misnamed"]
+    upstream: echo
+    policies:
+      - name: key-auth
+        config: {anonymous: nobody}
+"""
 
 
 # -- basic-auth: no user enumeration ------------------------------------------------------------

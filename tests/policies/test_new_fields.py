@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from edgeway.edge.policies._auth import UNKNOWN_ANONYMOUS, anonymous_names_a_consumer
+from edgeway.edge.policies.base import ConfigNames
 from edgeway.edge.policies.cache.schema import POLL_NOT_BELOW_LOCK_TIMEOUT
 from tests.unit.edge.policies.helpers import config_problems, spec
 
@@ -19,7 +20,8 @@ NOT_A_NAME = f"{FIELD}: must be a consumer name (printable, without surrounding 
 @pytest.mark.parametrize("policy", AUTH_POLICIES)
 @pytest.mark.parametrize("name", ["guest", "anonymous users", "é", "x" * 256])
 def test_anonymous_accepts_a_consumer_name(policy: str, name: str) -> None:
-    assert config_problems(policy, {"anonymous": name}) == []
+    consumers = [{"name": name}]
+    assert config_problems(policy, {"anonymous": name}, consumers=consumers) == []
 
 
 @pytest.mark.parametrize("policy", AUTH_POLICIES)
@@ -51,12 +53,23 @@ def test_anonymous_is_described_bounded_and_off_by_default(policy: str) -> None:
     assert "anonymous" not in spec(policy).with_defaults({})
 
 
-def test_an_anonymous_name_must_be_a_consumer_of_the_config() -> None:
-    consumers = {"guest": object()}
-    assert list(anonymous_names_a_consumer({"anonymous": "gest"}, consumers)) == [
+@pytest.mark.parametrize("policy", AUTH_POLICIES)
+def test_an_anonymous_name_must_be_a_consumer_of_the_config(policy: str) -> None:
+    """Refused at apply time with the field's path, not found out at the first request."""
+    consumers = [{"name": "guest"}]
+    assert config_problems(policy, {"anonymous": "gest"}, consumers=consumers) == [
+        f"{FIELD}: {UNKNOWN_ANONYMOUS}"]  # fmt: skip
+    assert config_problems(policy, {"anonymous": "guest"}) == [f"{FIELD}: {UNKNOWN_ANONYMOUS}"]
+    assert config_problems(policy, {"anonymous": "guest"}, consumers=consumers) == []
+    assert config_problems(policy, {}, consumers=consumers) == []
+
+
+def test_the_rule_alone_reads_only_the_config_names() -> None:
+    names = ConfigNames(consumers=frozenset({"guest"}))
+    assert list(anonymous_names_a_consumer({"anonymous": "gest"}, names)) == [
         ("anonymous", UNKNOWN_ANONYMOUS)]  # fmt: skip
-    assert list(anonymous_names_a_consumer({"anonymous": "guest"}, consumers)) == []
-    assert list(anonymous_names_a_consumer({}, consumers)) == []
+    assert list(anonymous_names_a_consumer({"anonymous": "guest"}, names)) == []
+    assert list(anonymous_names_a_consumer({}, ConfigNames())) == []
 
 
 def test_a_realm_with_a_trailing_newline_is_refused() -> None:

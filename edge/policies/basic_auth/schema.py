@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeway.edge.policies._auth import ANONYMOUS_FIELD, END
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD, END, anonymous_names_a_consumer
 from edgeway.edge.policies._schema import boolean, integer, policy_schema, string
 
-__all__ = ["CHECKS", "SCHEMA"]
+__all__ = ["CHECKS", "REFERENCES", "SCHEMA"]
 
 SCHEMA: dict[str, Any] = policy_schema(
     "basic-auth",
@@ -30,3 +30,5 @@ SCHEMA: dict[str, Any] = policy_schema(
 )  # fmt: skip
 
 CHECKS = ()
+
+REFERENCES = (anonymous_names_a_consumer,)

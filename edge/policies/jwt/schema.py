@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from edgeway.edge.policies._auth import ANONYMOUS_FIELD
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD, anonymous_names_a_consumer
 from edgeway.edge.policies._schema import (
     array,
     boolean,
@@ -18,7 +18,7 @@ from edgeway.edge.policies._schema import (
     string,
 )
 
-__all__ = ["ALGORITHMS", "ASYMMETRIC", "CHECKS", "JWKS_NEEDS_HTTPS", "SCHEMA"]
+__all__ = ["ALGORITHMS", "ASYMMETRIC", "CHECKS", "JWKS_NEEDS_HTTPS", "REFERENCES", "SCHEMA"]
 
 ASYMMETRIC = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]
 ALGORITHMS = ["HS256", "HS384", "HS512", *ASYMMETRIC]
@@ -119,3 +119,5 @@ def somewhere_to_look(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 CHECKS = (jwks_url_is_safe, consumer_claim_needs_jwks, somewhere_to_look)
+
+REFERENCES = (anonymous_names_a_consumer,)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from edgeway.edge.policies._auth import ANONYMOUS_FIELD
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD, anonymous_names_a_consumer
 from edgeway.edge.policies._schema import array, boolean, header_name, policy_schema
 
-__all__ = ["CHECKS", "NOWHERE_TO_LOOK", "SCHEMA"]
+__all__ = ["CHECKS", "NOWHERE_TO_LOOK", "REFERENCES", "SCHEMA"]
 
 SCHEMA: dict[str, Any] = policy_schema(
     "key-auth",
@@ -37,3 +37,5 @@ def somewhere_to_look(config: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 CHECKS = (somewhere_to_look,)
+
+REFERENCES = (anonymous_names_a_consumer,)

@@ -73,8 +73,9 @@ def chain_of(*handlers: PolicyHandler) -> PolicyChain:
     return prepare_chain(steps)
 
 
-def config_problems(name: str, config: dict[str, Any]) -> list[str]:
-    """The apply-time errors of ``config`` for policy ``name`` on a route, with paths."""
-    data = base()
+def config_problems(name: str, config: dict[str, Any], **extra: Any) -> list[str]:
+    """The apply-time errors of ``config`` for policy ``name`` on a route, with paths
+    (``extra``: more top-level fields of the gateway config, such as ``consumers``)."""
+    data = base(**extra)
     data["routes"][0]["policies"] = [{"name": name, "config": config}]
     return problems(data)
