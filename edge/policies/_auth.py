@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from edgeway.edge.policies._responses import error_response
-from edgeway.edge.policies._schema import string
+from edgeway.edge.policies._schema import END, string
 from edgeway.edge.policies.base import ConfigNames, Exchange, LocalResponse, Outcome
 
 if TYPE_CHECKING:
@@ -65,9 +65,6 @@ ANONYMOUS = "anonymous"
 
 UNKNOWN_ANONYMOUS = "names no configured consumer"
 
-END = r"(?![\s\S])"
-"""The end of the text in a schema ``pattern``: unlike ``$``, which Python's ``re`` (what the
-validator uses) also matches before a final newline, so ``^[a-z]+$`` accepts ``"guest\\n"``."""
 CONSUMER_NAME = r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?" + END
 """A consumer name as the compile step admits it: printable, no surrounding spaces."""
 

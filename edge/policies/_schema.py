@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "END",
     "HEADER_NAME",
+    "TOKEN",
     "array",
     "boolean",
     "enum",
@@ -26,7 +28,13 @@ __all__ = [
 
 _UNSET: Any = object()
 
-HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+END = r"(?![\s\S])"
+"""The end of the text in a schema ``pattern``: unlike ``$``, which Python's ``re`` (what the
+validator uses) also matches before a final newline, so ``^[a-z]+$`` accepts ``"guest\\n"``.
+Every pattern here ends with it."""
+TOKEN = r"[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+"""An HTTP token (RFC 9110), unanchored."""
+HEADER_NAME = "^" + TOKEN + END
 """An HTTP header field name (a token); handlers use it lower-cased."""
 
 

@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from edgeway.edge.policies._schema import HEADER_NAME, array, mapping, obj, string
+from edgeway.edge.policies._schema import END, HEADER_NAME, array, mapping, obj, string
 from edgeway.edge.policies._templates import Template, compile_template, template_problems
 from edgeway.edge.policies.base import Request
 
 __all__ = ["HeaderTarget", "Operations", "apply_headers", "apply_json", "compile_operations",
            "operation_problems", "operations_schema"]  # fmt: skip
 
-_FIELD = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*$"
-_QUERY = r"^[^\x00-\x20&=#]+$"
+_FIELD = r"^[A-Za-z0-9_$@-]+(\.[A-Za-z0-9_$@-]+)*" + END
+_QUERY = r"^[^\x00-\x20&=#]+" + END
 NAME_PATTERNS = {"headers": HEADER_NAME, "query": _QUERY, "body": _FIELD}
 _VALUE = string("A value; may use $(...) templates.", max_length=4096, min_length=0)
 

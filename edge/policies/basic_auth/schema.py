@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edgeway.edge.policies._auth import ANONYMOUS_FIELD, END, anonymous_names_a_consumer
-from edgeway.edge.policies._schema import boolean, integer, policy_schema, string
+from edgeway.edge.policies._auth import ANONYMOUS_FIELD, anonymous_names_a_consumer
+from edgeway.edge.policies._schema import END, boolean, integer, policy_schema, string
 
 __all__ = ["CHECKS", "REFERENCES", "SCHEMA"]
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edgeway.edge.policies._schema import (
+    END,
     array,
     boolean,
     enum,
@@ -19,7 +20,7 @@ from edgeway.edge.policies._schema import (
 __all__ = ["CHECKS", "CREDENTIALS_WITH_ANY_ORIGIN", "METHODS", "SCHEMA"]
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-_ORIGIN = r"^(\*|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)$"
+_ORIGIN = r"^(\*|https?://(\*\.)?[A-Za-z0-9.-]+(:[0-9]{1,5})?)" + END
 
 SCHEMA: dict[str, Any] = policy_schema(
     "cors",

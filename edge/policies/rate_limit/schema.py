@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from edgeway.edge.policies._schema import (
-    HEADER_NAME,
+    TOKEN,
     boolean,
     enum,
     integer,
@@ -61,7 +61,7 @@ SCHEMA: dict[str, Any] = policy_schema(
     required=["rate"],
 )  # fmt: skip
 
-_HEADER = re.compile(HEADER_NAME.strip("^$"))
+_HEADER = re.compile(TOKEN)
 
 KEY_NAME_REQUIRED = "key_name is required with key: header or key: path-param"
 KEY_NAME_UNUSED = "key_name is only used with key: header or key: path-param"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from edgeway.edge.policies._schema import boolean, enum, policy_schema, string
+from edgeway.edge.policies._schema import END, boolean, enum, policy_schema, string
 from edgeway.edge.policies._templates import template_problems
 
 __all__ = ["CHECKS", "SCHEMA"]
@@ -16,7 +16,7 @@ SCHEMA: dict[str, Any] = policy_schema(
     " templates ($(param.id), $(header.NAME), $(query.NAME), $(path), $(host), ...).",
     {
         "location": string("Where to send the client (absolute URL or path).", max_length=2048,
-                           pattern=r"^[^\x00-\x20\x7f]+$",
+                           pattern=r"^[^\x00-\x20\x7f]+" + END,
                            pattern_message="must be a URL or path without spaces or control"
                            " characters"),
         "status": enum("The redirect status.", [301, 302, 303, 307, 308], default=302),

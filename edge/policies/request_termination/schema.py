@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from edgeway.edge.policies._schema import END
+
 __all__ = ["CHECKS", "SCHEMA"]
 
-# A media type ("text/html; charset=utf-8") in printable ASCII. A regex "$" also matches before
-# a final line break, so the header-safety rule is a named check below, not only this pattern.
-_MEDIA_TYPE = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+( *;[ -~]*)?$"
+# A media type ("text/html; charset=utf-8") in printable ASCII, to the end of the text (END: a
+# final line break is refused too); the header-safety rule is also a named check below.
+_MEDIA_TYPE = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+( *;[ -~]*)?" + END
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",

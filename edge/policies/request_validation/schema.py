@@ -10,6 +10,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from edgeway.edge.policies._schema import (
+    END,
     HEADER_NAME,
     array,
     boolean,
@@ -54,7 +55,7 @@ SCHEMA: dict[str, Any] = policy_schema(
                                string("A media type.", max_length=128), max_items=16,
                                min_items=1, default=["application/json"]),
         "query": mapping("Query parameters by name.", _PARAMETER, max_properties=64,
-                         key_pattern=r"^[^\x00-\x20&=#]+$", default={}),
+                         key_pattern=r"^[^\x00-\x20&=#]+" + END, default={}),
         "headers": mapping("Headers by name.", _PARAMETER, max_properties=64,
                            key_pattern=HEADER_NAME, default={}),
         "allow_unknown_query": boolean("Accept query parameters that `query` does not name.",

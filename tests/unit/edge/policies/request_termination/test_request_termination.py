@@ -15,6 +15,7 @@ from edgeway.edge.policies.request_termination.schema import (
     MESSAGE_OR_BODY,
     NO_LINE_BREAKS,
     SCHEMA,
+    content_type_is_one_line,
 )
 from tests.support.exchange import TestExchange
 
@@ -86,7 +87,8 @@ def test_the_response_is_rendered_once_and_reused() -> None:
         ({"content_type": "text/html"}, (("content_type",), CONTENT_TYPE_NEEDS_BODY)),
         ({"body": "b", "content_type": "text html"},
          (("content_type",), "must be a media type like text/html; charset=utf-8")),
-        ({"body": "b", "content_type": "text/html\n"}, (("content_type",), NO_LINE_BREAKS)),
+        ({"body": "b", "content_type": "text/html\n"},
+         (("content_type",), "must be a media type like text/html; charset=utf-8")),
         ({"status": 503}, (("status",), 'unknown field (did you mean "status_code"?)')),
     ],
 )  # fmt: skip
@@ -94,6 +96,14 @@ def test_an_invalid_config_is_refused_with_the_field(
     config: dict[str, Any], problem: tuple[tuple[str, ...], str]
 ) -> None:
     assert spec().validate(config) == [problem]
+
+
+def test_the_one_line_rule_stands_behind_the_pattern() -> None:
+    """The pattern already refuses control characters; the named rule keeps the header line
+    safe should the pattern ever be loosened."""
+    assert list(content_type_is_one_line({"content_type": "text/html\r\nx: y"})) == [
+        ("content_type", NO_LINE_BREAKS)]  # fmt: skip
+    assert list(content_type_is_one_line({"content_type": "text/html; charset=utf-8"})) == []
 
 
 @pytest.mark.parametrize(
