@@ -124,7 +124,11 @@ def build(force: bool = False) -> bool:
     from mypyc.build import mypycify
     from setuptools import setup
 
-    root = EDGE.parent  # the checkout: edgeway/edge links to edge/
+    import edgeway
+
+    # the folder holding the edgeway package: the checkout (edgeway/edge links to edge/, and
+    # pyproject.toml gives mypy its settings) or site-packages for an installed Edgeway
+    root = Path(edgeway.__file__).resolve().parent.parent
     here = os.getcwd()
     os.chdir(root)
     try:
