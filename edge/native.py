@@ -1,10 +1,11 @@
 """The compiled data path: the hot modules built with mypyc, and the guard against stale builds.
 
 The modules of the request path (:data:`PARTS`: the proxy, the router, balancing, the access
-log) are ordinary typed Python. ``edgeway native build`` compiles them with
-mypyc into C extensions next to their sources (one shared library,
-``edgeway/edge/_native__mypyc*.so``, and a small shim per module), which halves the edge's CPU
-per proxied request. The build writes a stamp: the digest of the sources it compiled.
+log, the policy chain with the policies most routes run, the plugin client) are ordinary typed
+Python. ``edgeway native build`` compiles them with mypyc into C extensions next to their
+sources (one shared library, ``edgeway/edge/_native__mypyc*.so``, and a small shim per module),
+which halves the edge's CPU per proxied request or better. The build writes a stamp: the
+digest of the sources it compiled.
 
 Python prefers an extension module to the ``.py`` beside it, so a build older than its sources
 would run old code. :func:`guard` (called when ``edgeway.edge`` is imported) compares the stamp
