@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-__all__ = ["BUCKET_SCRIPT", "LocalBuckets", "Take"]
+__all__ = ["BUCKET_SCRIPT", "REFILL_LUA", "LocalBuckets", "Take"]
 
 Take = tuple[bool, float, float]
 """``(allowed, tokens left, seconds until one token)``."""
@@ -66,25 +66,34 @@ class LocalBuckets:
                 del self._buckets[key]
 
 
-BUCKET_SCRIPT = """
+REFILL_LUA = """
+-- The tokens of the bucket at KEYS[key] now, refilled at rate (tokens/ms) up to capacity, and
+-- the timestamp to store with them. Time is the Redis server's, so every edge shares one clock.
+local function refill(key, capacity, rate)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tokens == nil or ts == nil then
+    tokens = capacity
+    ts = now
+  end
+  if now > ts then
+    tokens = math.min(capacity, tokens + (now - ts) * rate)
+    ts = now
+  end
+  return tokens, ts
+end
+"""
+"""A Lua function both scripts that keep token buckets in Redis start with."""
+
+BUCKET_SCRIPT = REFILL_LUA + """
 -- One token bucket, atomically. KEYS[1]: the bucket. ARGV: capacity, rate (tokens/second).
--- Time is the Redis server's, so every edge shares one clock.
 -- Returns {allowed (1|0), tokens left x 1000, milliseconds until one token}.
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2]) / 1000.0
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
-end
-if now > ts then
-  tokens = math.min(capacity, tokens + (now - ts) * rate)
-  ts = now
-end
+local tokens, ts = refill(KEYS[1], capacity, rate)
 local allowed = 0
 local wait = 0
 if tokens >= 1 then

@@ -159,8 +159,14 @@ def run_request(
 ) -> Outcome | Awaitable[Outcome]:
     """Run the request hooks: ``None`` (forward), a response, or an awaitable of either.
     ``load_body`` (see the module docstring) runs before the first hook that reads the body."""
+    return _run_from(chain, exchange, 0, load_body)
+
+
+def _run_from(
+    chain: PolicyChain, exchange: Exchange, index: int, load_body: BodyLoader | None
+) -> Outcome | Awaitable[Outcome]:
+    """The hooks from ``index`` on, called directly until one returns an awaitable."""
     hooks = chain.request
-    index = 0
     while True:
         if index == chain.after_auth and exchange.consumer is not None:
             chain = chain.for_consumer(exchange.consumer)
@@ -187,26 +193,14 @@ async def _continue(
     pending: Awaitable[Outcome],
     load_body: BodyLoader | None,
 ) -> Outcome:
+    """Await ``pending``, then go on with the hooks after it (:func:`_run_from`)."""
     result = await pending
     if result is not None:
         return result
-    hooks = chain.request
-    while True:
-        if index == chain.after_auth and exchange.consumer is not None:
-            chain = chain.for_consumer(exchange.consumer)
-            hooks = chain.request
-        if index >= len(hooks):
-            return None
-        if load_body is not None and index >= chain.body_from:
-            outcome = load_body()
-            load_body = None
-        else:
-            outcome = hooks[index](exchange)
-            index += 1
-        if outcome is not None and not isinstance(outcome, LocalResponse):
-            outcome = await outcome
-        if outcome is not None:
-            return outcome
+    rest = _run_from(chain, exchange, index, load_body)
+    if rest is None or isinstance(rest, LocalResponse):
+        return rest
+    return await rest
 
 
 def run_response(

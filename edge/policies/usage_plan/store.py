@@ -19,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from edgeway.common.config.secrets import hash_api_key
+from edgeway.edge.policies._buckets import REFILL_LUA
 
 __all__ = [
     "USAGE_SCRIPT",
@@ -77,7 +78,7 @@ def period_bounds(period: str, now: float) -> tuple[str, float, float]:
     return period_id, start.timestamp(), end.timestamp()
 
 
-USAGE_SCRIPT = """
+USAGE_SCRIPT = REFILL_LUA + """
 -- Throttle and quota of one subject, atomically. KEYS[1]: throttle bucket, KEYS[2]: quota.
 -- ARGV: capacity (0: no throttle), rate/s, limit (0: no quota), quota ttl ms, plan name.
 -- Returns {0 ok | 1 throttled | 2 quota exceeded, tokens x 1000, ms until a token, used}.
@@ -93,19 +94,8 @@ if limit > 0 then
 end
 local tokens = 0
 if capacity > 0 then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-  local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-  tokens = tonumber(state[1])
-  local ts = tonumber(state[2])
-  if tokens == nil or ts == nil then
-    tokens = capacity
-    ts = now
-  end
-  if now > ts then
-    tokens = math.min(capacity, tokens + (now - ts) * rate)
-    ts = now
-  end
+  local ts
+  tokens, ts = refill(KEYS[1], capacity, rate)
   if tokens < 1 then
     redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
     return {1, math.floor(tokens * 1000), math.ceil((1 - tokens) / rate), used}
