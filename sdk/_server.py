@@ -1,19 +1,24 @@
 """The plugin service: a grpc.aio server with the unary RPCs, the Exchange stream and health.
 
 Every hook call honours its deadline (the gRPC deadline of a unary call, ``timeout_ms`` of a
-call on the stream), runs in a span continuing the caller's trace, and turns a failure into an
+call on the stream, kept for all calls of a stream by one timer), runs in a span continuing the
+caller's trace when spans are recorded (no tracer provider: no span and no trace context read,
+which would cost more than a no-op hook), and turns a failure into an
 answer the edge understands: a gRPC status for unary calls (``DEADLINE_EXCEEDED``,
 ``INVALID_ARGUMENT`` for a config the plugin rejects, ``INTERNAL`` for a hook that raised), a
 ``CallError`` reply on the stream. Calls on one stream run concurrently and are answered as
 they finish, matched by call id. SIGINT/SIGTERM stop the server gracefully: health turns
-NOT_SERVING, in-flight calls get ``grace`` seconds, then ``Plugin.shutdown`` runs.
+NOT_SERVING, in-flight calls get ``grace`` seconds, then ``Plugin.shutdown`` runs. ``serve``
+runs on uvloop when it is installed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from functools import partial
 from typing import Any, TypeVar
 
 import grpc
@@ -25,7 +30,13 @@ from opentelemetry.trace import Status, StatusCode
 from edgeway.sdk._config import ConfigRejected
 from edgeway.sdk._plugin import Plugin
 from edgeway.sdk._runtime import PluginRuntime
-from edgeway.sdk._telemetry import configure_logging, configure_tracing, context_of, span
+from edgeway.sdk._telemetry import (
+    configure_logging,
+    configure_tracing,
+    context_of,
+    span,
+    tracing,
+)
 from edgeway.v1 import plugin_pb2, plugin_pb2_grpc
 
 __all__ = ["serve", "serve_async"]
@@ -58,26 +69,73 @@ class _Failed(Exception):
         self.message = message
 
 
+def _failure(plugin: str, phase: str, exc: Exception) -> _Failed:
+    if isinstance(exc, ConfigRejected):
+        return _Failed(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+    log.exception("plugin hook failed", plugin=plugin, phase=phase)
+    return _Failed(grpc.StatusCode.INTERNAL,
+                   f"{plugin} {phase} failed: {type(exc).__name__}: {exc}")
+
+
+def _late(plugin: str, phase: str, budget: float | None) -> _Failed:
+    return _Failed(grpc.StatusCode.DEADLINE_EXCEEDED,
+                   f"{plugin} {phase}: deadline exceeded ({(budget or 0) * 1000:.0f} ms)")
+
+
 async def _guarded(plugin: str, phase: str, parent: Context | None, budget: float | None,
                    work: Callable[[], Awaitable[T]]) -> T:
-    """Run one hook call in its span within ``budget`` seconds; failures become
+    """Run one unary hook call in its span within ``budget`` seconds; failures become
     :class:`_Failed`."""
     with span(plugin, phase, parent) as current:
         try:
             async with asyncio.timeout(budget):
                 return await work()
         except TimeoutError:
-            spent = f"{(budget or 0) * 1000:.0f} ms"
-            failure = _Failed(grpc.StatusCode.DEADLINE_EXCEEDED,
-                              f"{plugin} {phase}: deadline exceeded ({spent})")
-        except ConfigRejected as exc:
-            failure = _Failed(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            failure = _late(plugin, phase, budget)
         except Exception as exc:
-            log.exception("plugin hook failed", plugin=plugin, phase=phase)
-            failure = _Failed(grpc.StatusCode.INTERNAL,
-                              f"{plugin} {phase} failed: {type(exc).__name__}: {exc}")
+            failure = _failure(plugin, phase, exc)
         current.set_status(Status(StatusCode.ERROR, failure.message))
         raise failure
+
+
+class _Deadlines:
+    """The deadlines of one Exchange stream's calls: one timer for all of them (a timer or a
+    timeout scope per call costs more than the no-op hook itself). A call past its deadline
+    is cancelled and listed in ``expired``; the timer fires at most ``SLACK`` late."""
+
+    SLACK = 0.002
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.expired: set[asyncio.Task[Any]] = set()
+        self._heap: list[tuple[float, int, asyncio.Task[Any]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._count = 0
+
+    def add(self, task: asyncio.Task[Any], budget: float) -> None:
+        deadline = self.loop.time() + budget
+        self._count += 1
+        heapq.heappush(self._heap, (deadline, self._count, task))
+        timer = self._timer
+        if timer is None or deadline + self.SLACK < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = self.loop.call_at(deadline + self.SLACK, self._sweep)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        heap, now = self._heap, self.loop.time()
+        while heap and (heap[0][0] <= now or heap[0][2].done()):
+            task = heapq.heappop(heap)[2]
+            if not task.done():
+                self.expired.add(task)
+                task.cancel()
+        if heap:
+            self._timer = self.loop.call_at(heap[0][0] + self.SLACK, self._sweep)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 class _Servicer(plugin_pb2_grpc.PluginServicer):
@@ -96,7 +154,7 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
         return self.runtime.validate(request)
 
     async def _unary(self, phase: str, context: Context_, work: Callable[[], Awaitable[T]]) -> T:
-        parent = context_of(context.invocation_metadata() or ())
+        parent = context_of(context.invocation_metadata() or ()) if tracing() else None
         try:
             return await _guarded(self.name, phase, parent, context.time_remaining(), work)
         except _Failed as failure:
@@ -118,35 +176,52 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
     ) -> plugin_pb2.LogAck:
         return await self._unary("log", context, lambda: self.runtime.on_log(request))
 
-    async def _answer(self, call: plugin_pb2.PluginCall) -> plugin_pb2.PluginReply:
-        parent = context_of(call.trace_context) if call.trace_context else None
-        timeout = call.timeout_ms / 1000 if call.timeout_ms else None
+    async def _answer(self, call: plugin_pb2.PluginCall,
+                      deadlines: _Deadlines) -> plugin_pb2.PluginReply:
+        """Run one call of the stream; its deadline is kept by ``deadlines``."""
         kind = call.WhichOneof("call")
-        call_id = 0
+        if kind == "request":
+            phase, call_id = "request", call.request.call_id
+            work: Callable[[], Awaitable[Any]] = partial(self.runtime.on_request, call.request)
+        elif kind == "response":
+            phase, call_id = "response", call.response.call_id
+            work = partial(self.runtime.on_response, call.response)
+        else:
+            return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
+        current: Any = None
         try:
+            if tracing():
+                parent = context_of(call.trace_context) if call.trace_context else None
+                with span(self.name, phase, parent) as current:
+                    verdict = await work()
+            else:
+                verdict = await work()
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task not in deadlines.expired:
+                raise
+            deadlines.expired.discard(task)
+            failure = _late(self.name, phase, call.timeout_ms / 1000)
+        except Exception as exc:
+            failure = _failure(self.name, phase, exc)
+        else:
             if kind == "request":
-                call_id = call.request.call_id
-                verdict = await _guarded(self.name, "request", parent, timeout,
-                                         lambda: self.runtime.on_request(call.request))
                 return plugin_pb2.PluginReply(request=verdict)
-            if kind == "response":
-                call_id = call.response.call_id
-                answer = await _guarded(self.name, "response", parent, timeout,
-                                        lambda: self.runtime.on_response(call.response))
-                return plugin_pb2.PluginReply(response=answer)
-        except _Failed as failure:
-            return plugin_pb2.PluginReply(
-                error=plugin_pb2.CallError(call_id=call_id, message=failure.message))
-        return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
+            return plugin_pb2.PluginReply(response=verdict)
+        if current is not None:
+            current.set_status(Status(StatusCode.ERROR, failure.message))
+        return plugin_pb2.PluginReply(
+            error=plugin_pb2.CallError(call_id=call_id, message=failure.message))
 
     async def Exchange(  # noqa: N802
         self, request_iterator: AsyncIterator[plugin_pb2.PluginCalls], context: Context_
     ) -> AsyncIterator[plugin_pb2.PluginReplies]:
         replies: asyncio.Queue[plugin_pb2.PluginReply | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
+        deadlines = _Deadlines()
 
         async def answer(call: plugin_pb2.PluginCall) -> None:
-            replies.put_nowait(await self._answer(call))
+            replies.put_nowait(await self._answer(call, deadlines))
 
         async def read() -> None:
             try:
@@ -155,6 +230,8 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
                         task = asyncio.create_task(answer(call))
                         running.add(task)
                         task.add_done_callback(running.discard)
+                        if call.timeout_ms:
+                            deadlines.add(task, call.timeout_ms / 1000)
                 while running:  # the edge closed its side: finish what it asked for
                     await asyncio.wait(set(running))
             finally:
@@ -175,6 +252,7 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
             reader.cancel()
             for task in list(running):
                 task.cancel()
+            deadlines.close()
 
 
 async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
@@ -224,6 +302,17 @@ async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
     log.info("plugin stopped", plugin=runtime.name)
 
 
+def _run(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` on uvloop when it is installed (it is with Edgeway; the SDK does not
+    require it), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def serve(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
           log_level: str = "info") -> None:
     """Run the plugin service on ``address`` until SIGINT or SIGTERM (blocks).
@@ -234,7 +323,7 @@ def serve(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
     configure_logging(log_level)
     flush = configure_tracing(getattr(type(plugin), "name", "edgeway-plugin"))
     try:
-        asyncio.run(serve_async(plugin, address, grace=grace))
+        _run(serve_async(plugin, address, grace=grace))
     finally:
         if flush is not None:
             try:

@@ -21,7 +21,7 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 
-__all__ = ["configure_logging", "configure_tracing", "context_of", "span"]
+__all__ = ["configure_logging", "configure_tracing", "context_of", "span", "tracing"]
 
 log = structlog.get_logger("edgeway.sdk")
 
@@ -36,6 +36,12 @@ def context_of(pairs: Iterable[tuple[str, Any]] | Mapping[str, str]) -> Context 
     items = pairs.items() if isinstance(pairs, Mapping) else pairs
     carrier = {key: str(value) for key, value in items if key in _KEYS}
     return propagate.extract(carrier) if carrier else None
+
+
+def tracing() -> bool:
+    """Whether spans are recorded: a tracer provider was installed (by :func:`configure_tracing`
+    or by the author). Without one, calls skip reading the trace context and opening spans."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 def span(plugin: str, phase: str, parent: Context | None) -> AbstractContextManager[trace.Span]:

@@ -47,7 +47,7 @@ async def validate_config(plugin: str, endpoints: Sequence[str], config: struct_
                           ) -> list[tuple[str, str]]:
     """A plugin's ``(path, message)`` errors for ``config``; ``PluginUnreachable`` when none of
     ``endpoints`` (``host:port``) answers within ``timeout``."""
-    transport = Transport(plugin, endpoints, exchange=False) if endpoints else None
+    transport = Transport(plugin, endpoints) if endpoints else None
     if transport is None:
         raise PluginUnreachable(plugin, endpoints, "no endpoint configured")
     try:
@@ -111,7 +111,7 @@ async def _check_plugin(name: str, endpoint: tuple[int, list[str]], uses: list[_
     index, addresses = endpoint
     if not addresses:
         return []  # the compile step reports the missing endpoint
-    transport = Transport(name, addresses, exchange=False)
+    transport = Transport(name, addresses)
     errors: list[tuple[str, str]] = []
     answers: dict[tuple[bytes, str], list[tuple[str, str]]] = {}
     try:

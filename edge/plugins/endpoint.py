@@ -15,6 +15,7 @@ import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
+import grpc
 import structlog
 from opentelemetry import propagate
 
@@ -32,6 +33,7 @@ from edgeway.edge.plugins.outcome import (
     request_problem,
     response_problem,
 )
+from edgeway.edge.plugins.stream import StreamCalls
 from edgeway.v1 import plugin_pb2
 
 __all__ = ["DEFAULT_BREAKER", "EndpointClient", "EndpointStats", "address_of"]
@@ -67,7 +69,10 @@ class EndpointClient:
         self.addresses = [address_of(host, port) for host, port in plugin.endpoints]
         self.timeout = plugin.timeout_ms / 1000
         self.fail_open = plugin.failure_mode == "open"
-        self.transport = Transport(plugin.name, self.addresses, exchange=exchange)
+        self.transport = Transport(plugin.name, self.addresses)
+        self.streams = StreamCalls(list(plugin.endpoints), self.addresses)
+        self.exchange = exchange
+        """Calls go over the Exchange stream; turned off when the plugin has none."""
         self.breaker = CircuitBreaker(plugin.circuit_breaker or DEFAULT_BREAKER)
         self.cache: VerdictCache[RequestOutcome] | None = (
             VerdictCache(plugin.cache_ttl_ms / 1000, cache_entries)
@@ -163,30 +168,38 @@ class EndpointClient:
             hit = self.cached(key)
             if hit is not None:
                 return hit
+        if self.description is not None:
+            request = _fit(request, self._request_body)
+        return await self.ask(instance, request.SerializeToString(), request.request_id,
+                              trace if trace is not None else _trace(), key)
+
+    async def ask(self, instance: PluginInstance, request: bytes, request_id: str,
+                  trace: Mapping[str, str], key: Hashable | None = None) -> RequestOutcome:
+        """:meth:`on_request` for a serialized ``HttpRequest`` (cut to the declared body size
+        already) whose cache lookup, if any, missed under ``key``."""
+        if not self.wants(plugin_pb2.PHASE_REQUEST):
+            return PROCEED
         reason = self._admit()
         if reason is None:
             self.stats.calls += 1
-            if self.description is not None:
-                request = _fit(request, self._request_body)
             try:
-                verdict = await self.transport.request(request, instance.config, self.timeout,
-                                                       trace if trace is not None else _trace())
-                reason = request_problem(verdict)
+                verdict = await self._request(request, instance, trace)
+                reason = None if verdict is None else request_problem(verdict)
             except CallFailed as failure:
                 reason = failure.reason
             if reason is None:
                 self.breaker.success()
-                outcome = _request_outcome(verdict)
+                outcome = PROCEED if verdict is None else _request_outcome(verdict)
                 if key is not None and self.cache is not None:
                     self.cache.put(key, RequestOutcome(
                         outcome.mutations, outcome.response, cached=True,
                         changes=outcome.changes))  # fmt: skip
                 return outcome
             self.breaker.failure()
-        reason = self._failed(reason, request.request_id)
+        reason = self._failed(reason, request_id)
         if self.fail_open:
             return RequestOutcome(failure=reason)
-        return RequestOutcome(response=failure_response(self.name, reason, request.request_id),
+        return RequestOutcome(response=failure_response(self.name, reason, request_id),
                               failure=reason)
 
     async def on_response(self, instance: PluginInstance, call: plugin_pb2.ResponseCall,
@@ -204,8 +217,7 @@ class EndpointClient:
             if call.request.body and self.description is not None:
                 call.request.body = b""  # the request body is not part of the response phase
             try:
-                verdict = await self.transport.response(
-                    call, self.timeout, trace if trace is not None else _trace())
+                verdict = await self._response(call, trace if trace is not None else _trace())
                 reason = response_problem(verdict)
             except CallFailed as failure:
                 reason = failure.reason
@@ -219,6 +231,36 @@ class EndpointClient:
             return ResponseOutcome(failure=reason)
         return ResponseOutcome(response=failure_response(self.name, reason, request_id),
                                failure=reason)
+
+    async def _request(self, request: bytes, instance: PluginInstance,
+                       trace: Mapping[str, str]) -> plugin_pb2.RequestVerdict | None:
+        """The verdict; ``None`` when it proceeds without changes."""
+        if self.exchange:
+            try:
+                return await self.streams.request(request, instance.wire, self.timeout, trace)
+            except CallFailed as failure:
+                if failure.code is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._no_exchange()
+        call = plugin_pb2.RequestCall(request=plugin_pb2.HttpRequest.FromString(request),
+                                      config=instance.config)
+        return await self.transport.request(call, self.timeout, trace)
+
+    async def _response(self, call: plugin_pb2.ResponseCall,
+                        trace: Mapping[str, str]) -> plugin_pb2.ResponseVerdict:
+        if self.exchange:
+            try:
+                return await self.streams.response(call, self.timeout, trace)
+            except CallFailed as failure:
+                if failure.code is not grpc.StatusCode.UNIMPLEMENTED:
+                    raise
+                self._no_exchange()
+        return await self.transport.response(call, self.timeout, trace)
+
+    def _no_exchange(self) -> None:
+        if self.exchange:
+            log.info("plugin has no Exchange stream; using unary calls", plugin=self.name)
+            self.exchange = False
 
     def log(self, instance: PluginInstance, entry: plugin_pb2.LogEntry) -> None:
         """Queue a finished exchange for ``on_log`` (never waits)."""
@@ -243,6 +285,7 @@ class EndpointClient:
         await self.logs.close()
         if self._describing is not None:
             self._describing.cancel()
+        await self.streams.close()
         await self.transport.close()
 
 
@@ -265,6 +308,8 @@ def _fit(request: plugin_pb2.HttpRequest, limit: int) -> plugin_pb2.HttpRequest:
 
 def _request_outcome(verdict: plugin_pb2.RequestVerdict) -> RequestOutcome:
     outcome = verdict.WhichOneof("outcome")
+    if outcome == "proceed" and not verdict.proceed.ByteSize():
+        return PROCEED  # the usual verdict: nothing to change
     if outcome == "respond":
         return RequestOutcome(response=verdict.respond)
     if outcome == "proceed":

@@ -62,6 +62,8 @@ class PluginInstance:
     config: struct_pb2.Struct
     key: bytes
     source: str = ""
+    wire: bytes = b""
+    """``config`` serialized, as it goes out in every call."""
 
     @classmethod
     def build(cls, plugin: str, config: Mapping[str, Any] | None = None,
@@ -70,7 +72,7 @@ class PluginInstance:
         struct.update(_thaw(config or {}))
         digest = hashlib.blake2b(struct.SerializeToString(deterministic=True), digest_size=16,
                                  person=b"edgeway-plugin", key=plugin.encode()[:64])
-        return cls(plugin, struct, digest.digest(), source)
+        return cls(plugin, struct, digest.digest(), source, struct.SerializeToString())
 
     @classmethod
     def of_step(cls, step: PolicyStep) -> PluginInstance:
@@ -177,6 +179,8 @@ def request_problem(verdict: plugin_pb2.RequestVerdict) -> str | None:
         return _headers_problem(answer.headers)
     if outcome == "proceed":
         m = verdict.proceed
+        if not m.ByteSize():
+            return None
         if m.HasField("path") and not _PATH.fullmatch(m.path):
             return f"invalid path {m.path!r} (a percent-encoded path starting with '/')"
         for key, value in m.context.items():

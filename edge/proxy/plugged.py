@@ -48,6 +48,7 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
+from edgeway.edge.plugins.wire import field, map_field, pair, string_field, varint
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -121,6 +122,11 @@ class PluginStep(PolicyHandler):
         self.prefix = client.settings.context_header_prefix
         self._context_headers: dict[str, str] = {}
         self.fail_open = client.fail_open
+        self.site_fields = (string_field(b"\x6a", site.stage)
+                            + map_field(b"\x72", site.variables.items())
+                            + (b"\x80\x01" + varint(site.version) if site.version else b""))
+        """The request view's fields that are the same for every request: stage, stage
+        variables, config version."""
         described = client.description
         self.calls = described is None or _REQUEST in described.phases
         self.logs = described is None or _LOG in described.phases
@@ -169,8 +175,8 @@ class PluginStep(PolicyHandler):
             view.at_end(partial(self._log, view))
 
     async def call(self, view: PolicyView, key: Hashable | None = None) -> Outcome:
-        outcome = await self.client.on_request(self.instance, self.message(view), _trace(view),
-                                               key)  # fmt: skip
+        outcome = await self.client.ask(self.instance, self.wire(view), view.request_id,
+                                        _trace(view), key)  # fmt: skip
         return self.settle(view, outcome)
 
     def settle(self, view: PolicyView, outcome: RequestOutcome) -> Outcome:
@@ -228,43 +234,43 @@ class PluginStep(PolicyHandler):
 
     def message(self, view: PolicyView, body: bool = True) -> plugin_pb2.HttpRequest:
         """The whole request as the plugin sees it (with the body when declared)."""
+        return plugin_pb2.HttpRequest.FromString(self.wire(view, body))
+
+    def wire(self, view: PolicyView, body: bool = True) -> bytes:
+        """:meth:`message`, encoded (``HttpRequest``; see ``edgeway.edge.plugins.wire``)."""
         head = view.head
-        m = plugin_pb2.HttpRequest(
-            request_id=view.request_id, method=view.method,
-            path=head.upstream_path or view.path, client_address=view.client_ip,
-            scheme="http", route_id=view.route_id, stage=self.site.stage,
-            config_version=self.site.version,
-        )  # fmt: skip
-        headers = m.headers
-        for name, value in view.headers.items():
-            headers.add(name=name, value=value)
+        out = [string_field(b"\x0a", view.request_id), string_field(b"\x12", view.method),
+               string_field(b"\x1a", head.upstream_path or view.path)]
         if view.query:
-            query = m.query
             for name, values in view.query_params.items():
                 for value in values:
-                    query.add(name=name, value=value)
+                    out.append(field(b"\x22", pair(name, value)))
+        for name, value in view.headers.items():
+            out.append(field(b"\x2a", pair(name, value)))
+        out.append(string_field(b"\x32", view.client_ip))
+        out.append(b"\x3a\x04http")
+        out.append(string_field(b"\x42", view.route_id))
         if view.params:
-            m.params.update(view.params)
-        if self.site.variables:
-            m.variables.update(self.site.variables)
+            out.append(map_field(b"\x4a", view.params.items()))
         consumer = view.consumer
         if consumer is not None:
-            m.consumer.name = consumer.name
-            m.consumer.groups.extend(sorted(consumer.groups))
-            m.consumer.tags.update(consumer.tags)
+            groups = [field(b"\x12", group.encode()) for group in sorted(consumer.groups)]
+            out.append(field(b"\x52", string_field(b"\x0a", consumer.name) + b"".join(groups)
+                             + map_field(b"\x1a", consumer.tags.items())))
         limit = self.request_body
         if body and limit and view.body:
-            m.body = view.body[:limit]
-            m.body_truncated = len(view.body) > limit
+            out.append(field(b"\x5a", view.body[:limit]))
+            if len(view.body) > limit:
+                out.append(b"\x60\x01")
+        out.append(self.site_fields)
         found = view.context_values()
         if found:
-            context = m.context
             for key, value in found.items():
                 if isinstance(value, str):
-                    context[key] = value
+                    out.append(field(b"\x7a", pair(key, value)))
                 elif isinstance(value, bool | int | float):
-                    context[key] = json.dumps(value)
-        return m
+                    out.append(field(b"\x7a", pair(key, json.dumps(value))))
+        return b"".join(out)
 
     # -- the log phase ------------------------------------------------------------------------
 

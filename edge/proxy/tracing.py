@@ -113,8 +113,8 @@ class RequestTrace:
         spans become its children); a fresh span id in the trace when no span is recorded."""
         span = self.span
         if span is None:
-            trace_id, flags = self.trace_id.decode(), self.flags.decode()
-            return f"00-{trace_id}-{_getrandbits(64) or 1:016x}-{flags}"
+            span_id = (_getrandbits(64) or 1).to_bytes(8, "big").hex()
+            return "00-" + self.trace_id.decode() + "-" + span_id + "-" + self.flags.decode()
         return _traceparent(span.get_span_context()).decode()
 
     def end_upstream(self, status: int, error: str = "") -> None:

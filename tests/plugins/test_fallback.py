@@ -63,7 +63,7 @@ async def test_a_plugin_without_exchange_is_called_unary(bare_plugin: int) -> No
             assert outcome.failure is None
             assert outcome.mutations is not None
             assert outcome.mutations.set_headers[0].value == "yes"
-        assert clients.endpoints["bare"].transport.exchange is False
+        assert clients.endpoints["bare"].exchange is False
 
 
 async def test_verdicts_the_edge_cannot_apply_are_failures(bare_plugin: int) -> None:
