@@ -176,9 +176,10 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
     ) -> plugin_pb2.LogAck:
         return await self._unary("log", context, lambda: self.runtime.on_log(request))
 
-    async def _answer(self, call: plugin_pb2.PluginCall,
-                      deadlines: _Deadlines) -> plugin_pb2.PluginReply:
-        """Run one call of the stream; its deadline is kept by ``deadlines``."""
+    async def _answer(self, call: plugin_pb2.PluginCall, deadlines: _Deadlines,
+                      traced: bool) -> plugin_pb2.PluginReply:
+        """Run one call of the stream; its deadline is kept by ``deadlines``; ``traced``:
+        spans are recorded (checked once per message)."""
         kind = call.WhichOneof("call")
         if kind == "request":
             phase, call_id = "request", call.request.call_id
@@ -190,7 +191,7 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
             return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
         current: Any = None
         try:
-            if tracing():
+            if traced:
                 parent = context_of(call.trace_context) if call.trace_context else None
                 with span(self.name, phase, parent) as current:
                     verdict = await work()
@@ -216,18 +217,19 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
     async def Exchange(  # noqa: N802
         self, request_iterator: AsyncIterator[plugin_pb2.PluginCalls], context: Context_
     ) -> AsyncIterator[plugin_pb2.PluginReplies]:
-        replies: asyncio.Queue[plugin_pb2.PluginReply | None] = asyncio.Queue()
+        outbox = _Outbox()
         running: set[asyncio.Task[None]] = set()
         deadlines = _Deadlines()
 
-        async def answer(call: plugin_pb2.PluginCall) -> None:
-            replies.put_nowait(await self._answer(call, deadlines))
+        async def answer(call: plugin_pb2.PluginCall, traced: bool) -> None:
+            outbox.put(await self._answer(call, deadlines, traced))
 
         async def read() -> None:
             try:
                 async for batch in request_iterator:
+                    traced = tracing()
                     for call in batch.calls:
-                        task = asyncio.create_task(answer(call))
+                        task = asyncio.create_task(answer(call, traced))
                         running.add(task)
                         task.add_done_callback(running.discard)
                         if call.timeout_ms:
@@ -235,24 +237,52 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
                 while running:  # the edge closed its side: finish what it asked for
                     await asyncio.wait(set(running))
             finally:
-                replies.put_nowait(None)
+                outbox.close()
 
         reader = asyncio.create_task(read())
         try:
-            while (reply := await replies.get()) is not None:
-                batch = plugin_pb2.PluginReplies(replies=[reply])
-                while not replies.empty() and len(batch.replies) < _MAX_BATCH:
-                    more = replies.get_nowait()
-                    if more is None:
-                        yield batch
-                        return
-                    batch.replies.append(more)
+            while (batch := await outbox.take()) is not None:
                 yield batch  # the replies ready now, in one message
         finally:
             reader.cancel()
             for task in list(running):
                 task.cancel()
             deadlines.close()
+
+
+class _Outbox:
+    """Replies of one Exchange stream waiting to be written: all those ready go in the next
+    message (at most ``_MAX_BATCH``)."""
+
+    def __init__(self) -> None:
+        self._ready: list[plugin_pb2.PluginReply] = []
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def put(self, reply: plugin_pb2.PluginReply) -> None:
+        self._ready.append(reply)
+        self._wake()
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def take(self) -> plugin_pb2.PluginReplies | None:
+        """The next message; ``None`` once closed and drained."""
+        while not self._ready:
+            if self._closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        ready = self._ready
+        batch = plugin_pb2.PluginReplies(replies=ready[:_MAX_BATCH])
+        del ready[:_MAX_BATCH]
+        return batch
 
 
 async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,

@@ -106,6 +106,10 @@ class _Headers:
         return [plugin_pb2.HeaderEntry(name=n, value=v) for n, v in self.set.items()]
 
 
+_UNCHANGED = plugin_pb2.RequestMutations()
+"""The mutations of a call that changed nothing (copied into its verdict, never changed)."""
+
+
 class Request:
     """The request as the edge saw it when it called the plugin, and this call's mutations."""
 
@@ -269,6 +273,10 @@ class Request:
 
     def _mutations(self) -> plugin_pb2.RequestMutations:
         """What this call changed, as the wire message (the SDK sends it)."""
+        headers = self._headers
+        if not (headers.set or headers.removed or self._query or self._removed_query
+                or self._context or self._path is not None or self._body is not None):
+            return _UNCHANGED
         mutations = plugin_pb2.RequestMutations(
             set_headers=self._headers.entries(),
             remove_headers=sorted(self._headers.removed),

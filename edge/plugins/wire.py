@@ -20,6 +20,10 @@ __all__ = [
     "map_field",
     "pair",
     "plugin_call",
+    "put_field",
+    "put_pair",
+    "put_string",
+    "put_varint",
     "read_replies",
     "string_field",
     "varint",
@@ -57,6 +61,50 @@ def string_field(tag: bytes, value: str) -> bytes:
 def pair(name: str, value: str) -> bytes:
     """The body of a ``{1: name, 2: value}`` message: map entries, HeaderEntry, QueryEntry."""
     return field(b"\x0a", name.encode()) + field(b"\x12", value.encode())
+
+
+def _size(value: int) -> int:
+    """Bytes of ``value`` as a varint."""
+    size = 1
+    while value >= 0x80:
+        value >>= 7
+        size += 1
+    return size
+
+
+def put_varint(out: bytearray, value: int) -> None:
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+
+
+def put_field(out: bytearray, tag: int, payload: bytes) -> None:
+    """Append a length-delimited field (``tag``: its one-byte key)."""
+    out.append(tag)
+    put_varint(out, len(payload))
+    out += payload
+
+
+def put_string(out: bytearray, tag: int, value: str) -> None:
+    """Append a string field, or nothing for ``""``."""
+    if value:
+        put_field(out, tag, value.encode())
+
+
+def put_pair(out: bytearray, tag: int, name: str, value: str) -> None:
+    """Append a ``{1: name, 2: value}`` message field (a map entry, a header, a query entry)
+    without building the inner message first."""
+    key = name.encode()
+    data = value.encode()
+    out.append(tag)
+    put_varint(out, 2 + _size(len(key)) + len(key) + _size(len(data)) + len(data))
+    out.append(0x0A)
+    put_varint(out, len(key))
+    out += key
+    out.append(0x12)
+    put_varint(out, len(data))
+    out += data
 
 
 def map_field(tag: bytes, items: Iterable[tuple[str, str]]) -> bytes:

@@ -48,7 +48,14 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
-from edgeway.edge.plugins.wire import field, map_field, pair, string_field, varint
+from edgeway.edge.plugins.wire import (
+    map_field,
+    put_field,
+    put_pair,
+    put_string,
+    string_field,
+    varint,
+)
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -239,38 +246,44 @@ class PluginStep(PolicyHandler):
     def wire(self, view: PolicyView, body: bool = True) -> bytes:
         """:meth:`message`, encoded (``HttpRequest``; see ``edgeway.edge.plugins.wire``)."""
         head = view.head
-        out = [string_field(b"\x0a", view.request_id), string_field(b"\x12", view.method),
-               string_field(b"\x1a", head.upstream_path or view.path)]
+        out = bytearray()
+        put_string(out, 0x0A, view.request_id)
+        put_string(out, 0x12, view.method)
+        put_string(out, 0x1A, head.upstream_path or view.path)
         if view.query:
             for name, values in view.query_params.items():
                 for value in values:
-                    out.append(field(b"\x22", pair(name, value)))
+                    put_pair(out, 0x22, name, value)
         for name, value in view.headers.items():
-            out.append(field(b"\x2a", pair(name, value)))
-        out.append(string_field(b"\x32", view.client_ip))
-        out.append(b"\x3a\x04http")
-        out.append(string_field(b"\x42", view.route_id))
-        if view.params:
-            out.append(map_field(b"\x4a", view.params.items()))
+            put_pair(out, 0x2A, name, value)
+        put_string(out, 0x32, view.client_ip)
+        out += b"\x3a\x04http"
+        put_string(out, 0x42, view.route_id)
+        for name, value in view.params.items():
+            put_pair(out, 0x4A, name, value)
         consumer = view.consumer
         if consumer is not None:
-            groups = [field(b"\x12", group.encode()) for group in sorted(consumer.groups)]
-            out.append(field(b"\x52", string_field(b"\x0a", consumer.name) + b"".join(groups)
-                             + map_field(b"\x1a", consumer.tags.items())))
+            about = bytearray()
+            put_string(about, 0x0A, consumer.name)
+            for group in sorted(consumer.groups):
+                put_field(about, 0x12, group.encode())
+            for name, value in consumer.tags.items():
+                put_pair(about, 0x1A, name, value)
+            put_field(out, 0x52, bytes(about))
         limit = self.request_body
         if body and limit and view.body:
-            out.append(field(b"\x5a", view.body[:limit]))
+            put_field(out, 0x5A, view.body[:limit])
             if len(view.body) > limit:
-                out.append(b"\x60\x01")
-        out.append(self.site_fields)
+                out += b"\x60\x01"
+        out += self.site_fields
         found = view.context_values()
         if found:
             for key, value in found.items():
                 if isinstance(value, str):
-                    out.append(field(b"\x7a", pair(key, value)))
+                    put_pair(out, 0x7A, key, value)
                 elif isinstance(value, bool | int | float):
-                    out.append(field(b"\x7a", pair(key, json.dumps(value))))
-        return b"".join(out)
+                    put_pair(out, 0x7A, key, json.dumps(value))
+        return bytes(out)
 
     # -- the log phase ------------------------------------------------------------------------
 

@@ -12,7 +12,12 @@ from edgeway.edge.plugins.wire import (
     ERROR_REPLY,
     REQUEST_REPLY,
     RESPONSE_REPLY,
+    field,
     map_field,
+    pair,
+    put_field,
+    put_pair,
+    put_string,
     read_replies,
     string_field,
     varint,
@@ -116,3 +121,18 @@ def test_unknown_fields_are_skipped() -> None:
 def test_malformed_replies_are_refused(payload: bytes) -> None:
     with pytest.raises(ValueError, match=r"truncated|unsupported"):
         read_replies(payload)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("x", ""), ("accept", "application/json"), ("n" * 130, "v" * 20_000), ("ünï", "çödé")])
+def test_appended_pairs_equal_the_message_fields(name: str, value: str) -> None:
+    out = bytearray()
+    put_pair(out, 0x2A, name, value)
+    put_pair(out, 0x4A, name, value)
+    put_string(out, 0x0A, value)
+    put_field(out, 0x5A, value.encode())
+    parsed = plugin_pb2.HttpRequest.FromString(bytes(out))
+    assert [(h.name, h.value) for h in parsed.headers] == [(name, value)]
+    assert dict(parsed.params) == {name: value}
+    assert (parsed.request_id, parsed.body) == (value, value.encode())
+    assert bytes(out[:len(field(b"\x2a", pair(name, value)))]) == field(b"\x2a", pair(name, value))
