@@ -9,7 +9,8 @@ machine; here a message is one socket write, or one parse in ``data_received``. 
 
 Only what one client stream needs of RFC 9113 is here: the preface and SETTINGS (acknowledged
 both ways), flow control both ways (a large receive window, replenished; the peer's windows
-respected, the surplus held until WINDOW_UPDATE), PING answered, GOAWAY and RST_STREAM, header
+respected, the surplus held until WINDOW_UPDATE), PING answered, GOAWAY (the calls sent are
+still answered, new ones go to a new connection) and RST_STREAM, header
 blocks through ``hpack`` (CONTINUATION included), trailers and Trailers-Only answers. One
 connection carries one Exchange stream; when either ends, pending calls fail and the next call
 opens a new connection (:class:`ReplicaStreams`, with a reconnect backoff).
@@ -164,6 +165,9 @@ class ExchangeStream(asyncio.Protocol):
         self.authority = authority
         self.transport: asyncio.Transport | None = None
         self.broken: CallFailed | None = None
+        self.draining: CallFailed | None = None
+        """Set by the plugin's GOAWAY: the calls sent are answered, new ones go to a new
+        connection (:class:`ReplicaStreams`); the connection closes when the last is done."""
         self.connected = False
         self.replied = False
         """Whether any reply arrived (a stream refused at once is not worth retrying)."""
@@ -238,7 +242,7 @@ class ExchangeStream(asyncio.Protocol):
              budget: float) -> asyncio.Future[ReplyPart]:
         """Queue ``call`` (from :func:`encode_request_call`) with id ``call_id``; the future
         gets its reply, or :class:`CallFailed` (deadline, broken stream)."""
-        broken = self.broken
+        broken = self.broken or self.draining
         if broken is not None:
             raise broken
         if len(self._unsent) > MAX_UNSENT:
@@ -268,6 +272,12 @@ class ExchangeStream(asyncio.Protocol):
         """The caller stopped waiting for ``call_id`` (cancelled)."""
         if self._pending.pop(call_id, None) is not None:
             self._settled(call_id)
+            self._drained()
+
+    def _drained(self) -> None:
+        """After a GOAWAY: close once no call waits any more."""
+        if self.draining is not None and not self._pending and self.broken is None:
+            self._fail(self.draining)
 
     def _settled(self, call_id: int) -> None:
         """``call_id`` left ``_pending``: count it off the message it went out in."""
@@ -334,6 +344,7 @@ class ExchangeStream(asyncio.Protocol):
         if deadlines:
             self._timer = self.loop.call_at(max(deadlines[0][0], now) + DEADLINE_SLACK,
                                             self._expire)
+        self._drained()
 
     # -- frames from the peer -------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
@@ -387,10 +398,16 @@ class ExchangeStream(asyncio.Protocol):
             raise CallFailed(f"unavailable: the plugin reset the stream (HTTP/2 error {code})",
                              grpc.StatusCode.UNAVAILABLE)
         elif kind == GOAWAY:
+            last = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
             code = int.from_bytes(payload[4:8], "big")
             reason = payload[8:].decode(errors="replace")[:200]
-            raise CallFailed(f"unavailable: the plugin closed the connection (GOAWAY {code}"
-                             f"{': ' + reason if reason else ''})", grpc.StatusCode.UNAVAILABLE)
+            failure = CallFailed(f"unavailable: the plugin closed the connection (GOAWAY {code}"
+                                 f"{': ' + reason if reason else ''})",
+                                 grpc.StatusCode.UNAVAILABLE)
+            if last < STREAM or code != _NO_ERROR:
+                raise failure  # our stream will not be served
+            self.draining = failure
+            self._drained()
         # PRIORITY, PUSH_PROMISE (disabled by our SETTINGS) and unknown frames: ignored
 
     def _on_settings(self, payload: bytes) -> None:
@@ -447,6 +464,7 @@ class ExchangeStream(asyncio.Protocol):
                     future.set_result(reply)
         if self._outbox:
             self._flush()
+        self._drained()
 
     def _on_headers(self, kind: int, flags: int, stream: int, payload: bytes) -> None:
         if kind == HEADERS:
@@ -527,15 +545,16 @@ class ReplicaStreams:
         self._backoff = BACKOFF_MIN
         self._retry_at = 0.0
         self._opening: set[asyncio.Task[None]] = set()
+        self._draining: set[ExchangeStream] = set()
 
     def current(self) -> ExchangeStream:
         """The open stream (opening one when needed); raises the last failure during the
         backoff."""
         stream = self.stream
-        if stream is not None and stream.broken is None:
+        if stream is not None and stream.broken is None and stream.draining is None:
             return stream
         loop = asyncio.get_running_loop()
-        if stream is not None and stream.broken is not None:
+        if stream is not None and stream.broken is not None and stream.draining is None:
             if stream.replied:
                 self._backoff = BACKOFF_MIN
             elif self._retry_at == 0.0 or loop.time() >= self._retry_at:
@@ -543,6 +562,9 @@ class ReplicaStreams:
                 self._backoff = min(BACKOFF_MAX, self._backoff * 2)
             else:
                 raise stream.broken
+        if stream is not None and stream.draining is not None and stream.broken is None:
+            self._draining.add(stream)  # closed by close() if its calls are still out
+        self._draining = {s for s in self._draining if s.broken is None}
         fresh = ExchangeStream(self.authority)
         task = loop.create_task(fresh.connect(self.host, self.port))
         self._opening.add(task)
@@ -554,8 +576,9 @@ class ReplicaStreams:
         for task in list(self._opening):
             task.cancel()
         await asyncio.gather(*self._opening, return_exceptions=True)
-        if self.stream is not None:
-            self.stream.close()
+        for stream in (*self._draining, self.stream):
+            if stream is not None:
+                stream.close()
 
 
 class StreamCalls:

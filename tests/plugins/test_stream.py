@@ -5,6 +5,7 @@ and a peer that does not speak gRPC."""
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +14,7 @@ import pytest_asyncio
 from edgeway.edge.plugins import PluginClients, PluginInstance
 from edgeway.sdk.testing import PluginProcess, make_request
 from edgeway.v1 import plugin_pb2
-from tests.plugins.conftest import endpoint
+from tests.plugins.conftest import ECHO, endpoint
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -84,3 +85,25 @@ async def test_a_peer_that_does_not_speak_http2_is_a_failure_not_a_hang() -> Non
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_a_plugin_stopping_gracefully_answers_the_calls_it_already_has() -> None:
+    process = PluginProcess(ECHO)
+    process.start()
+    try:
+        async with PluginClients({"echo": endpoint(process.port, timeout_ms=3000)}) as clients:
+            assert (await clients.on_request(INSTANCE, make_request())).failure is None
+            slow = asyncio.create_task(clients.on_request(
+                INSTANCE, make_request(headers={"x-sleep-ms": "600", "x-id": "slow"})))
+            await asyncio.sleep(0.2)  # the call is at the plugin
+            process.signal(signal.SIGTERM)  # GOAWAY, then the grace period
+            outcome = await slow
+            assert outcome.failure is None
+            assert outcome.mutations is not None
+            assert {h.name: h.value for h in outcome.mutations.set_headers}["x-echo-id"] == "slow"
+            assert process.wait() == 0
+            after = await clients.on_request(INSTANCE, make_request())  # a new connection
+            assert after.failure is not None
+            assert "unavailable" in after.failure
+    finally:
+        process.stop()
