@@ -416,10 +416,10 @@ class ExchangeStream(asyncio.Protocol):
             value = int.from_bytes(payload[at + 2:at + 6], "big")
             if key == 1:
                 self._encoder.header_table_size = value
-            elif key == 4:
+            elif key == 4 and value <= 0x7FFFFFFF:
                 self._stream_window += value - self._peer_initial_window
                 self._peer_initial_window = value
-            elif key == 5:
+            elif key == 5 and 16_384 <= value <= 0xFFFFFF:  # RFC 9113's bounds
                 self._peer_max_frame = value
         if self.transport is not None:
             self.transport.write(_frame(SETTINGS, ACK, 0, b""))
