@@ -96,6 +96,8 @@ HOLD: Final = 0.001
 docstring); with nothing in flight a call goes out in the loop turn it was made in."""
 DEADLINE_SLACK: Final = 0.005
 """Seconds the deadline timer may fire late, so it is not re-armed for every call."""
+CONNECT_TIMEOUT: Final = 5.0
+"""Seconds a connection attempt may take (the calls waiting for it end at their deadlines)."""
 BACKOFF_MIN: Final = 0.1
 BACKOFF_MAX: Final = 1.0
 """Reconnect backoff (seconds) after a connection attempt failed, as the grpc.aio channel's."""
@@ -205,10 +207,12 @@ class ExchangeStream(asyncio.Protocol):
     async def connect(self, host: str, port: int) -> None:
         """Open the connection; a failure breaks the stream (its calls fail ``unavailable``)."""
         try:
-            await self.loop.create_connection(lambda: self, host, port)
-        except OSError as exc:
-            self._fail(CallFailed(f"unavailable: cannot connect to {self.authority} "
-                                  f"({exc.strerror or type(exc).__name__})",
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await self.loop.create_connection(lambda: self, host, port)
+        except (OSError, TimeoutError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) \
+                else exc.strerror or type(exc).__name__
+            self._fail(CallFailed(f"unavailable: cannot connect to {self.authority} ({reason})",
                                   grpc.StatusCode.UNAVAILABLE))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
