@@ -89,20 +89,33 @@ end
 """A Lua function both scripts that keep token buckets in Redis start with."""
 
 BUCKET_SCRIPT = REFILL_LUA + """
--- One token bucket, atomically. KEYS[1]: the bucket. ARGV: capacity, rate (tokens/second).
--- Returns {allowed (1|0), tokens left x 1000, milliseconds until one token}.
+-- One token bucket, atomically. KEYS[1]: the bucket. ARGV: capacity, rate (tokens/second),
+-- lease (tokens wanted, 1 or more), returned (tokens of an expired lease given back).
+-- A lease is granted only while the bucket holds two of them; otherwise one token is taken.
+-- Returns {allowed (1|0), tokens left x 1000, milliseconds until one token, tokens taken}.
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2]) / 1000.0
+local lease = tonumber(ARGV[3] or '1')
+local returned = tonumber(ARGV[4] or '0')
 local tokens, ts = refill(KEYS[1], capacity, rate)
-local allowed = 0
+if returned > 0 then
+  tokens = math.min(capacity, tokens + returned)
+end
+local taken = 0
 local wait = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
+if lease > 1 and tokens >= 2 * lease then
+  taken = lease
+elseif tokens >= 1 then
+  taken = 1
 else
   wait = math.ceil((1 - tokens) / rate)
 end
+tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
-return {allowed, math.floor(tokens * 1000), wait}
+local allowed = 0
+if taken > 0 then
+  allowed = 1
+end
+return {allowed, math.floor(tokens * 1000), wait, taken}
 """

@@ -1,8 +1,9 @@
 """One "edge" for the fleet-wide rate-limit test: its own process, Services and handler.
 
-Usage: ``python -m tests.policies.limiter_main REDIS_URL REQUESTS CONCURRENCY START_AT``.
+Usage: ``python -m tests.policies.limiter_main REDIS_URL REQUESTS CONCURRENCY START_AT [BURST]``.
 At epoch time ``START_AT`` it sends REQUESTS requests (CONCURRENCY at a time) through a
-``rate-limit`` handler in ``cluster`` mode and prints ``{"admitted": N, "refused": M}``.
+``rate-limit`` handler in ``cluster`` mode (BURST per hour, default 1000) and prints
+``{"admitted": N, "refused": M}``.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ GATEWAY = {"upstreams": [{"name": "u", "targets": [{"address": "127.0.0.1:9"}]}]
            "routes": [{"id": "r", "paths": ["/"], "upstream": "u"}]}  # fmt: skip
 
 
-async def main(url: str, requests: int, concurrency: int, start_at: float) -> dict[str, int]:
+async def main(url: str, requests: int, concurrency: int, start_at: float,
+               burst: int) -> dict[str, int]:
     services = Services(redis_url=url)
     spec = builtin_registry().get("rate-limit")
     assert spec is not None
-    handler = spec.build(LIMIT)
+    handler = spec.build({**LIMIT, "rate": burst, "burst": burst})
     handler.bind(compile_config(config_from_dict(GATEWAY)), services)
     chain = prepare_chain([PolicyStep(spec.name, spec.phase, spec.priority, "r", handler.config,
                                       handler=handler)])  # fmt: skip
@@ -52,5 +54,6 @@ async def main(url: str, requests: int, concurrency: int, start_at: float) -> di
 
 if __name__ == "__main__":
     url, requests, concurrency, start_at = sys.argv[1:5]
-    result = asyncio.run(main(url, int(requests), int(concurrency), float(start_at)))
+    burst = int(sys.argv[5]) if len(sys.argv) > 5 else 1000
+    result = asyncio.run(main(url, int(requests), int(concurrency), float(start_at), burst))
     print(json.dumps(result))

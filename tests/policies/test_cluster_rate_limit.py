@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.asyncio import Redis
 
 from edgeway.edge.policies.services import Services
 from tests.support.exchange import TestExchange, serve
@@ -21,11 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 1000
 
 
-def run_edges(url: str, edges: int, requests: int, concurrency: int) -> list[dict[str, int]]:
+def run_edges(url: str, edges: int, requests: int, concurrency: int,
+              burst: int = LIMIT) -> list[dict[str, int]]:
     start_at = time.time() + 1.5  # both processes import, connect, then start together
     processes = [
         subprocess.Popen([sys.executable, "-m", "tests.policies.limiter_main", url,
-                          str(requests), str(concurrency), str(start_at)],
+                          str(requests), str(concurrency), str(start_at), str(burst)],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for _ in range(edges)
     ]  # fmt: skip
@@ -45,6 +47,57 @@ def test_two_edge_processes_sharing_one_limit_admit_the_limit_not_twice_it(
     assert sum(r["unavailable"] for r in results) == 0
     assert all(r["admitted"] > 100 for r in results), results  # both edges really competed
     assert LIMIT <= admitted <= LIMIT * 1.01, results
+
+
+async def evalsha_calls(url: str) -> int:
+    client = Redis.from_url(url)
+    try:
+        stats = await client.info("commandstats")
+    finally:
+        await client.aclose()
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_large_limits_are_leased_and_still_admit_the_limit_not_more(
+    redis_url: str,
+) -> None:
+    burst = 40_000  # leases of 40 tokens: 1/1000 of the burst
+    before = await evalsha_calls(redis_url)
+    results = await asyncio.to_thread(run_edges, redis_url, edges=2, requests=25_000,
+                                      concurrency=50, burst=burst)
+    admitted = sum(r["admitted"] for r in results)
+    assert sum(r["unavailable"] for r in results) == 0
+    assert all(r["admitted"] > 4_000 for r in results), results  # both edges really competed
+    assert burst * 0.99 <= admitted <= burst * 1.01, results
+    calls = await evalsha_calls(redis_url) - before
+    refused = sum(r["refused"] for r in results)  # each asked Redis once
+    assert calls - refused < admitted / 5, (calls, results)  # most admitted from leases
+
+
+async def test_an_expired_lease_gives_its_tokens_back(redis_url: str) -> None:
+    now = [100.0]
+    services = Services(redis_url=redis_url, clock=lambda: now[0])
+    client = Redis.from_url(redis_url)
+    try:
+        config = {"rate": 4000, "period": "hour", "burst": 4000, "mode": "cluster",
+                  "key": "route"}
+        handler = build("rate-limit", config, using=services)
+        chain = chain_of(handler)
+        first = await serve(chain, TestExchange())  # takes a lease of 4 tokens, uses 1
+        assert first.status == 200
+        assert first.headers["ratelimit-remaining"] == "3999"
+        [bucket] = await client.keys("edgeway:rl:*")
+        assert 3996 <= float(await client.hget(bucket, "tokens") or 0) < 3996.1  # 4 taken
+        second = await serve(chain, TestExchange())  # from the lease: no Redis call
+        assert second.headers["ratelimit-remaining"] == "3998"
+        now[0] += 1.0  # the lease expires with 2 tokens left
+        third = await serve(chain, TestExchange())  # gives 2 back, takes a new lease
+        assert third.status == 200
+        tokens = float(await client.hget(bucket, "tokens") or 0)
+        assert 3994 <= tokens < 3994.1  # 4000 - 4 + 2 - 4 (plus a little refill)
+    finally:
+        await client.aclose()
+        await services.aclose()
 
 
 async def test_concurrent_calls_are_pipelined_and_still_exact(redis_services: Services) -> None:

@@ -1,15 +1,25 @@
 """Handler of the ``rate-limit`` policy: a token bucket per caller, local or in Redis.
 
 ``local``: a bucket table in this process, shared by every config version with the same limit
-(a deploy does not refill anyone's bucket). ``cluster``: one ``EVALSHA`` of an atomic Lua
-script per request against the edge's Redis, calls of one loop iteration pipelined together
-(:mod:`.._redis`); Redis's clock refills the buckets, so edges agree. When Redis fails or is
-late, ``failure_mode: open`` counts in this edge's table until Redis answers again and
-``closed`` answers 503 ``rate_limit_unavailable``.
+(a deploy does not refill anyone's bucket). ``cluster``: an ``EVALSHA`` of an atomic Lua script
+against the edge's Redis, calls of one loop iteration pipelined together (:mod:`.._redis`);
+Redis's clock refills the buckets, so edges agree. When Redis fails or is late,
+``failure_mode: open`` counts in this edge's table until Redis answers again and ``closed``
+answers 503 ``rate_limit_unavailable``.
+
+Leases (``cluster``, bursts of ``LEASE_DIVISOR`` × 2 tokens and more): while a bucket holds at
+least two leases' worth, a call takes a lease of ``burst / LEASE_DIVISOR`` tokens instead of
+one, and this edge admits the caller's next requests from it without asking Redis, for
+``LEASE_S`` at most. Tokens come only from Redis, so the fleet never admits more than the
+limit; the tokens of a lease that expires unused are given back on the next call for the
+caller. Near the limit (fewer than two leases' worth left) every request takes one token in
+Redis, exactly as without leases. While a lease is held, ``RateLimit-Remaining`` is the
+bucket's count in Redis when the lease was taken plus what is left of the lease.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import math
@@ -32,6 +42,22 @@ if TYPE_CHECKING:
 __all__ = ["RateLimitHandler", "config_digest"]
 
 REDIS_PREFIX = "edgeway:rl:"
+LEASE_DIVISOR = 1000
+"""A lease is ``burst / LEASE_DIVISOR`` tokens (limits with bursts under twice this: none)."""
+LEASE_S = 0.25
+"""How long a lease's tokens may be used before what is left goes back to Redis."""
+MAX_LEASES = 100_000
+"""Callers with a lease at once, per limit (expired ones are dropped beyond this)."""
+
+
+class Lease:
+    """Tokens of one caller's bucket this edge took from Redis ahead of use."""
+
+    def __init__(self, left: int, until: float, tokens: float) -> None:
+        self.left = left
+        self.until = until
+        self.tokens = tokens
+        """The bucket's tokens in Redis when the lease was taken (for the headers)."""
 
 
 def config_digest(config: Mapping[str, Any]) -> str:
@@ -79,6 +105,12 @@ class RateLimitHandler(PolicyHandler):
             503, "rate_limit_unavailable", "the rate limit store is unavailable"
         )
         self.buckets = LocalBuckets(self.capacity, self.rate)
+        self.lease_size = int(self.capacity // LEASE_DIVISOR)
+        if self.lease_size < 2:
+            self.lease_size = 1
+        self.leases: dict[str, Lease] = {}
+        self.fetching: dict[str, asyncio.Future[None]] = {}
+        """Callers whose lease is being asked for: their other requests wait for it."""
         self.runner: ScriptRunner | None = None
         self.clock = _unbound_clock
 
@@ -104,24 +136,81 @@ class RateLimitHandler(PolicyHandler):
         key = self.bucket_key(exchange)
         runner = self.runner
         if runner is not None:
+            returned = 0
+            if self.lease_size > 1:
+                lease = self.leases.get(key)
+                if lease is not None:
+                    if lease.left > 0 and self.clock() < lease.until:
+                        lease.left -= 1
+                        return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
+                    returned = lease.left
+                    del self.leases[key]
+            fetch = self.fetching.get(key) if self.lease_size > 1 else None
+            if fetch is not None:
+                return self._after(exchange, key, runner, fetch)
             if runner.available():
-                return self._cluster(exchange, key, runner)
+                return self._cluster(exchange, key, runner, returned)
             if not self.fail_open:
                 return self.unavailable
         allowed, tokens, wait = self.buckets.take(key, self.clock())
         return self._decide(exchange, allowed, tokens, wait)
 
-    async def _cluster(self, exchange: Exchange, key: str, runner: ScriptRunner) -> Outcome:
+    async def _cluster(self, exchange: Exchange, key: str, runner: ScriptRunner,
+                       returned: int) -> Outcome:
+        fetching = self.fetching
+        lease = self.lease_size if self.lease_size > 1 and key not in fetching else 1
+        fetch: asyncio.Future[None] | None = None
+        if lease > 1:
+            fetch = fetching[key] = asyncio.get_running_loop().create_future()
         try:
-            allowed, milli_tokens, wait_ms = await runner.call(
-                (key,), (self.capacity, self.rate), self.timeout
+            allowed, milli_tokens, wait_ms, taken = await runner.call(
+                (key,), (self.capacity, self.rate, lease, returned), self.timeout
             )
         except RedisUnavailable:
             if not self.fail_open:
                 return self.unavailable
             fallback = self.buckets.take(key, self.clock())
             return self._decide(exchange, *fallback)
-        return self._decide(exchange, allowed == 1, milli_tokens / 1000, wait_ms / 1000)
+        finally:
+            if fetch is not None:
+                del fetching[key]
+                fetch.set_result(None)
+        tokens = milli_tokens / 1000
+        if taken > 1:
+            tokens += self._keep(key, taken - 1, tokens)
+        return self._decide(exchange, allowed == 1, tokens, wait_ms / 1000)
+
+    async def _after(self, exchange: Exchange, key: str, runner: ScriptRunner,
+                     fetch: asyncio.Future[None]) -> Outcome:
+        """Wait for the lease being asked for ``key``, then take from it (or ask Redis)."""
+        pending: asyncio.Future[None] | None = fetch
+        while pending is not None:
+            await asyncio.wait((pending,))  # not cancelled with this request
+            lease = self.leases.get(key)
+            if lease is not None and lease.left > 0 and self.clock() < lease.until:
+                lease.left -= 1
+                return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
+            pending = self.fetching.get(key)  # spent already: wait for the next one
+        if not runner.available():
+            return self.unavailable if not self.fail_open else self._decide(
+                exchange, *self.buckets.take(key, self.clock()))
+        return await self._cluster(exchange, key, runner, 0)
+
+    def _keep(self, key: str, left: int, tokens: float) -> int:
+        """Hold ``left`` leased tokens of ``key`` (with what a lease taken meanwhile has left,
+        so no granted token is dropped); the tokens this edge now holds for ``key``."""
+        now = self.clock()
+        leases = self.leases
+        held = leases.get(key)
+        if held is not None:
+            held.left += left
+            held.until = now + LEASE_S
+            held.tokens = tokens
+            return held.left
+        if len(leases) >= MAX_LEASES:
+            self.leases = leases = {k: v for k, v in leases.items() if now < v.until}
+        leases[key] = Lease(left, now + LEASE_S, tokens)
+        return left
 
     def _decide(self, exchange: Exchange, allowed: bool, tokens: float, wait: float) -> Outcome:
         if self.headers:
