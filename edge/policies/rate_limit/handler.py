@@ -139,15 +139,15 @@ class RateLimitHandler(PolicyHandler):
             returned = 0
             if self.lease_size > 1:
                 lease = self.leases.get(key)
-                if lease is not None:
-                    if lease.left > 0 and self.clock() < lease.until:
-                        lease.left -= 1
-                        return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
-                    returned = lease.left
+                if lease is not None and lease.left > 0 and self.clock() < lease.until:
+                    lease.left -= 1
+                    return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
+                fetch = self.fetching.get(key)
+                if fetch is not None:  # an expired lease's rest joins the one coming
+                    return self._after(exchange, key, runner, fetch)
+                if lease is not None and runner.available():
+                    returned = lease.left  # expired: its rest goes back with this call
                     del self.leases[key]
-            fetch = self.fetching.get(key) if self.lease_size > 1 else None
-            if fetch is not None:
-                return self._after(exchange, key, runner, fetch)
             if runner.available():
                 return self._cluster(exchange, key, runner, returned)
             if not self.fail_open:
