@@ -46,10 +46,10 @@ from edgeway.edge.plugins.wire import (
     REQUEST_REPLY,
     RESPONSE_REPLY,
     ReplyPart,
-    field,
     plugin_call,
+    put_field,
+    put_varint,
     read_replies,
-    varint,
 )
 from edgeway.v1 import plugin_pb2
 
@@ -113,17 +113,23 @@ def encode_request_call(call_id: int, request: bytes, config: bytes, timeout_ms:
                         trace: Mapping[str, str]) -> bytes:
     """``PluginCall{request: RequestCall{call_id, request, config}, timeout_ms, trace_context}``
     from the serialized ``HttpRequest`` and ``Struct``, ready to join a ``PluginCalls``."""
-    inner = b"\x08" + varint(call_id) + field(b"\x12", request)
+    inner = bytearray(b"\x08")
+    put_varint(inner, call_id)
+    put_field(inner, 0x12, request)
     if config:
-        inner += field(b"\x1a", config)
-    return plugin_call(field(b"\x0a", inner), timeout_ms, trace)
+        put_field(inner, 0x1A, config)
+    outer = bytearray()
+    put_field(outer, 0x0A, bytes(inner))
+    return plugin_call(bytes(outer), timeout_ms, trace)
 
 
 def encode_response_call(call_id: int, call: plugin_pb2.ResponseCall, timeout_ms: int,
                          trace: Mapping[str, str]) -> bytes:
     """``PluginCall{response: call, timeout_ms, trace_context}`` with ``call_id`` set."""
     call.call_id = call_id
-    return plugin_call(field(b"\x12", call.SerializeToString()), timeout_ms, trace)
+    outer = bytearray()
+    put_field(outer, 0x12, call.SerializeToString())
+    return plugin_call(bytes(outer), timeout_ms, trace)
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:

@@ -10,23 +10,18 @@ parsed with the protobuf runtime.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Final
 
 __all__ = [
     "EMPTY_PROCEED",
     "ReplyPart",
-    "field",
-    "map_field",
-    "pair",
     "plugin_call",
     "put_field",
     "put_pair",
     "put_string",
     "put_varint",
     "read_replies",
-    "string_field",
-    "varint",
 ]
 
 EMPTY_PROCEED: Final = b"\x12\x00"
@@ -35,32 +30,6 @@ REQUEST_REPLY: Final = 1
 RESPONSE_REPLY: Final = 2
 ERROR_REPLY: Final = 3
 """``PluginReply`` oneof fields: the verdict of a request call, of a response call, an error."""
-
-
-def varint(value: int) -> bytes:
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def field(tag: bytes, payload: bytes) -> bytes:
-    """A length-delimited field: ``tag``, the length as a varint, ``payload``."""
-    return tag + varint(len(payload)) + payload
-
-
-def string_field(tag: bytes, value: str) -> bytes:
-    """A string field, or nothing for ``""`` (proto3 leaves defaults out)."""
-    return field(tag, value.encode()) if value else b""
-
-
-def pair(name: str, value: str) -> bytes:
-    """The body of a ``{1: name, 2: value}`` message: map entries, HeaderEntry, QueryEntry."""
-    return field(b"\x0a", name.encode()) + field(b"\x12", value.encode())
 
 
 def _size(value: int) -> int:
@@ -107,17 +76,17 @@ def put_pair(out: bytearray, tag: int, name: str, value: str) -> None:
     out += data
 
 
-def map_field(tag: bytes, items: Iterable[tuple[str, str]]) -> bytes:
-    return b"".join([field(tag, pair(key, value)) for key, value in items])
-
-
 def plugin_call(inner: bytes, timeout_ms: int, trace: Mapping[str, str]) -> bytes:
     """A ``PluginCall`` around ``inner`` (its ``request`` or ``response`` field, encoded), as
     one element of ``PluginCalls.calls``."""
-    call = inner + b"\x18" + varint(timeout_ms)
-    if trace:
-        call += map_field(b"\x22", trace.items())
-    return field(b"\x0a", call)
+    call = bytearray(inner)
+    call.append(0x18)
+    put_varint(call, timeout_ms)
+    for key, value in trace.items():
+        put_pair(call, 0x22, key, value)
+    out = bytearray()
+    put_field(out, 0x0A, bytes(call))
+    return bytes(out)
 
 
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:

@@ -48,14 +48,7 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
-from edgeway.edge.plugins.wire import (
-    map_field,
-    put_field,
-    put_pair,
-    put_string,
-    string_field,
-    varint,
-)
+from edgeway.edge.plugins.wire import put_field, put_pair, put_string, put_varint
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -129,9 +122,14 @@ class PluginStep(PolicyHandler):
         self.prefix = client.settings.context_header_prefix
         self._context_headers: dict[str, str] = {}
         self.fail_open = client.fail_open
-        self.site_fields = (string_field(b"\x6a", site.stage)
-                            + map_field(b"\x72", site.variables.items())
-                            + (b"\x80\x01" + varint(site.version) if site.version else b""))
+        fields = bytearray()
+        put_string(fields, 0x6A, site.stage)
+        for name, value in site.variables.items():
+            put_pair(fields, 0x72, name, value)
+        if site.version:
+            fields += b"\x80\x01"  # field 16's key takes two bytes
+            put_varint(fields, site.version)
+        self.site_fields = bytes(fields)
         """The request view's fields that are the same for every request: stage, stage
         variables, config version."""
         described = client.description
