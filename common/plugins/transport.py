@@ -19,7 +19,7 @@ import structlog
 
 from edgeway.v1 import plugin_pb2, plugin_pb2_grpc
 
-__all__ = ["CallFailed", "Transport"]
+__all__ = ["CallFailed", "Transport", "status_failure"]
 
 log = structlog.get_logger(__name__)
 
@@ -51,12 +51,19 @@ class CallFailed(Exception):
         return self.code is grpc.StatusCode.UNAVAILABLE
 
 
+def status_failure(code: grpc.StatusCode, details: str) -> CallFailed:
+    """A call that ended with gRPC status ``code``: the status's name and the first line of
+    its ``details`` (at most 200 characters)."""
+    lines = details.splitlines()
+    first = lines[0][:200] if lines else ""
+    return CallFailed(f"{code.name.lower()}: {first}" if first else code.name.lower(), code)
+
+
 def _rpc_failure(exc: grpc.aio.AioRpcError) -> CallFailed:
     code = exc.code()
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return CallFailed("deadline exceeded", code)
-    details = (exc.details() or "").splitlines()[0][:200] if exc.details() else ""
-    return CallFailed(f"{code.name.lower()}: {details}" if details else code.name.lower(), code)
+    return status_failure(code, exc.details() or "")
 
 
 class _Replica:

@@ -39,7 +39,7 @@ import grpc
 import hpack
 import structlog
 
-from edgeway.common.plugins.transport import CallFailed
+from edgeway.common.plugins.transport import CallFailed, status_failure
 from edgeway.edge.plugins.wire import (
     EMPTY_PROCEED,
     ERROR_REPLY,
@@ -157,9 +157,7 @@ def _failure_of(headers: list[tuple[str, str]]) -> CallFailed | None:
     code = _CODES.get(int(status) if status.isdigit() else -1, grpc.StatusCode.UNKNOWN)
     if code is grpc.StatusCode.OK:
         return None
-    message = unquote(found.get("grpc-message", "")).splitlines()
-    details = message[0][:200] if message else ""
-    return CallFailed(f"{code.name.lower()}: {details}" if details else code.name.lower(), code)
+    return status_failure(code, unquote(found.get("grpc-message", "")))
 
 
 class ExchangeStream(asyncio.Protocol):
