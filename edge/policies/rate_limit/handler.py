@@ -138,10 +138,10 @@ class RateLimitHandler(PolicyHandler):
         if runner is not None:
             returned = 0
             if self.lease_size > 1:
-                lease = self.leases.get(key)
-                if lease is not None and lease.left > 0 and self.clock() < lease.until:
-                    lease.left -= 1
+                lease = self._take_leased(key)
+                if lease is not None:
                     return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
+                lease = self.leases.get(key)
                 fetch = self.fetching.get(key)
                 if fetch is not None:  # an expired lease's rest joins the one coming
                     return self._after(exchange, key, runner, fetch)
@@ -150,10 +150,23 @@ class RateLimitHandler(PolicyHandler):
                     del self.leases[key]
             if runner.available():
                 return self._cluster(exchange, key, runner, returned)
-            if not self.fail_open:
-                return self.unavailable
+        return self._without_redis(exchange, key)
+
+    def _without_redis(self, exchange: Exchange, key: str) -> Outcome:
+        """No Redis (none configured, or it failed): this edge's bucket, unless the limit
+        fails closed in cluster mode."""
+        if self.runner is not None and not self.fail_open:
+            return self.unavailable
         allowed, tokens, wait = self.buckets.take(key, self.clock())
         return self._decide(exchange, allowed, tokens, wait)
+
+    def _take_leased(self, key: str) -> Lease | None:
+        """``key``'s lease with one token taken from it, while it has tokens and time left."""
+        lease = self.leases.get(key)
+        if lease is None or lease.left <= 0 or self.clock() >= lease.until:
+            return None
+        lease.left -= 1
+        return lease
 
     async def _cluster(self, exchange: Exchange, key: str, runner: ScriptRunner,
                        returned: int) -> Outcome:
@@ -167,10 +180,7 @@ class RateLimitHandler(PolicyHandler):
                 (key,), (self.capacity, self.rate, lease, returned), self.timeout
             )
         except RedisUnavailable:
-            if not self.fail_open:
-                return self.unavailable
-            fallback = self.buckets.take(key, self.clock())
-            return self._decide(exchange, *fallback)
+            return self._without_redis(exchange, key)
         finally:
             if fetch is not None:
                 del fetching[key]
@@ -186,14 +196,12 @@ class RateLimitHandler(PolicyHandler):
         pending: asyncio.Future[None] | None = fetch
         while pending is not None:
             await asyncio.wait((pending,))  # not cancelled with this request
-            lease = self.leases.get(key)
-            if lease is not None and lease.left > 0 and self.clock() < lease.until:
-                lease.left -= 1
+            lease = self._take_leased(key)
+            if lease is not None:
                 return self._decide(exchange, True, lease.tokens + lease.left, 0.0)
             pending = self.fetching.get(key)  # spent already: wait for the next one
         if not runner.available():
-            return self.unavailable if not self.fail_open else self._decide(
-                exchange, *self.buckets.take(key, self.clock()))
+            return self._without_redis(exchange, key)
         return await self._cluster(exchange, key, runner, 0)
 
     def _keep(self, key: str, left: int, tokens: float) -> int:
