@@ -24,7 +24,12 @@ from types import MappingProxyType
 
 from google.protobuf import struct_pb2
 
-from edgeway.common.config.secrets import KEY_HASH_PATTERN, PASSWORD_HASH_PATTERN, hash_api_key
+from edgeway.common.config.secrets import (
+    KEY_HASH_PATTERN,
+    KEY_HASH_PREFIX,
+    PASSWORD_HASH_PATTERN,
+    hash_api_key,
+)
 from edgeway.common.errors import join_path
 from edgeway.edge.compile import rules
 from edgeway.edge.compile.model import (
@@ -249,8 +254,13 @@ def compile_consumers(
             if item.consumer in consumers  # else the consumer's name was refused
         })  # fmt: skip
 
+    by_key_hash = matches(keys)
+    by_key_digest = {bytes.fromhex(key_hash.removeprefix(KEY_HASH_PREFIX)): match
+                     for key_hash, match in by_key_hash.items()
+                     if KEY_HASH_PATTERN.fullmatch(key_hash)}  # fmt: skip
     credential_index = CredentialIndex(
-        by_key_hash=matches(keys),
+        by_key_hash=by_key_hash,
+        by_key_digest=MappingProxyType(by_key_digest),
         by_basic_username=matches(basic),
         by_jwt_issuer=matches(issuers),
         by_hmac_username=matches(hmac),

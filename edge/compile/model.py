@@ -355,6 +355,8 @@ class CredentialIndex:
     key id."""
 
     by_key_hash: Mapping[str, CredentialMatch]
+    by_key_digest: Mapping[bytes, CredentialMatch]
+    """``by_key_hash`` by the raw SHA-256 digest (what the key-auth handler looks up)."""
     by_basic_username: Mapping[str, CredentialMatch]
     by_jwt_issuer: Mapping[str, CredentialMatch]
     by_hmac_username: Mapping[str, CredentialMatch]

@@ -80,21 +80,24 @@ ANONYMOUS_FIELD: dict[str, Any] = string(
 
 
 def identify(
-    exchange: Exchange, consumer: CompiledConsumer | None, credential: CompiledCredential | None
+    exchange: Exchange,
+    consumer: CompiledConsumer | None,
+    credential: CompiledCredential | None,
+    hidden: str | None = None,
 ) -> None:
     """Record the verified caller on the exchange and tell the upstream who it is (replacing
-    an anonymous consumer an earlier policy fell back to)."""
+    an anonymous consumer an earlier policy fell back to); ``hidden``: a request header to
+    remove in the same change (the credential's own, ``hide_credentials``)."""
     exchange.authenticate(consumer, credential)
     exchange.context[CALLER] = VERIFIED
-    if consumer is not None:
-        exchange.set_header(CONSUMER_HEADER, consumer.name)
-    else:
-        exchange.remove_header(CONSUMER_HEADER)
-    if credential is not None and credential.id:
-        exchange.set_header(CREDENTIAL_HEADER, credential.id)
-    else:
-        exchange.remove_header(CREDENTIAL_HEADER)
-    exchange.remove_header(ANONYMOUS_HEADER)
+    changes: dict[str, str | None] = {
+        CONSUMER_HEADER: consumer.name if consumer is not None else None,
+        CREDENTIAL_HEADER: credential.id if credential is not None and credential.id else None,
+        ANONYMOUS_HEADER: None,
+    }  # fmt: skip
+    if hidden is not None:
+        changes[hidden] = None
+    exchange.change_headers(changes)
 
 
 def unauthorized(code: str, message: str, challenge: str) -> LocalResponse:
@@ -156,7 +159,7 @@ class Anonymous:
             return refusal
         exchange.authenticate(consumer, None)
         exchange.context[CALLER] = ANONYMOUS
-        exchange.set_header(CONSUMER_HEADER, consumer.name)
-        exchange.remove_header(CREDENTIAL_HEADER)
-        exchange.set_header(ANONYMOUS_HEADER, "true")
+        exchange.change_headers(
+            {CONSUMER_HEADER: consumer.name, CREDENTIAL_HEADER: None, ANONYMOUS_HEADER: "true"}
+        )
         return None

@@ -195,6 +195,10 @@ class Exchange(Request, Protocol):
     def remove_header(self, name: str) -> None:
         """Remove upstream request header ``name`` (lower case)."""
 
+    def change_headers(self, changes: Mapping[str, str | None]) -> None:
+        """Set (a value) or remove (``None``) several upstream request headers at once (lower
+        case names): ``set_header`` and ``remove_header`` in one call."""
+
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         """Replace query parameter ``name`` with ``values`` (decoded; the proxy encodes)."""
 
@@ -206,6 +210,11 @@ class Exchange(Request, Protocol):
 
     def set_response_header(self, name: str, value: str) -> None:
         """Set header ``name`` on the response the client gets, replacing any same-named one."""
+
+    def set_response_line(self, name: str, line: bytes) -> None:
+        """:meth:`set_response_header` with the header already rendered: ``line`` is exactly
+        ``name: value\\r\\n`` in Latin-1, its value free of CR, LF and NUL (the caller's
+        guarantee: for lines built once, or from numbers)."""
 
     def add_response_header(self, name: str, value: str) -> None:
         """Add a header value to the response the client gets (keeps existing ones)."""

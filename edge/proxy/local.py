@@ -79,7 +79,7 @@ def header_line(name: str, value: str) -> bytes:
     Latin-1 goes back byte for byte); CR, LF and NUL become spaces (a value made from request
     data must not inject a header)."""
     text = f"{name}: {value}\r\n"
-    if text.count("\r") > 1 or "\n" in text[:-1] or "\0" in text:
+    if text.count("\r") > 1 or text.count("\n") > 1 or "\0" in text:
         text = text[:-2].replace("\r", " ").replace("\n", " ").replace("\0", " ") + "\r\n"
     try:
         return text.encode("latin-1")

@@ -13,7 +13,8 @@ applied once when the request is forwarded (:meth:`PolicyView.apply`):
   changed ones are appended percent-encoded;
 - the body (when the chain buffered it) is handled by the exchange (:mod:`.policed`).
 
-Response headers set or added by policies are kept as pairs and rendered once per answer
+Response headers set or added by policies are rendered as they are set (a policy may hand a
+ready line, :meth:`PolicyView.set_response_line`) and joined once per answer
 (:meth:`PolicyView.response_lines`); a *set* header replaces the answer's own of that name.
 ``at_end`` callbacks run once when the exchange is over (:meth:`PolicyView.finish`).
 """
@@ -21,7 +22,7 @@ Response headers set or added by policies are kept as pairs and rendered once pe
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, unquote_plus
@@ -54,15 +55,19 @@ def rebuild_query(raw: str, changes: Mapping[str, tuple[str, ...] | None]) -> st
     return "&".join(kept)
 
 
-def render_lines(pairs: Sequence[tuple[str, str]]) -> bytes:
-    """``pairs`` as header lines (:func:`~.local.header_line`; in one pass when every name and
-    value is printable: no CR, LF, NUL or other control character)."""
+def render_lines(pairs: Iterable[tuple[str, str]]) -> bytes:
+    """``pairs`` as header lines, byte for byte what :func:`~.local.header_line` makes of each
+    (checked for CR, LF and NUL once over the whole text: a clean one is encoded in one go)."""
     parts: list[str] = []
     for name, value in pairs:
-        if not (value.isprintable() and name.isprintable()):
-            return b"".join([header_line(name, value) for name, value in pairs])
-        parts += (name, ": ", value, "\r\n")
+        parts.append(name)
+        parts.append(": ")
+        parts.append(value)
+        parts.append("\r\n")
     text = "".join(parts)
+    count = len(parts) >> 2
+    if text.count("\n") != count or text.count("\r") != count or "\0" in text:
+        return b"".join([header_line(parts[i], parts[i + 2]) for i in range(0, len(parts), 4)])
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:
@@ -105,9 +110,10 @@ class PolicyView:
     keep_head = False
     """Keep the head sent to the client in ``sent_head`` (a plugin logs its headers)."""
     sent_head: bytes | None = None
-    _set: dict[str, str] | None = None
-    """Response headers set by policies (they replace the answer's own)."""
-    _added: list[tuple[str, str]] | None = None
+    _set: dict[str, bytes] | None = None
+    """Response headers set by policies, rendered, by name (they replace the answer's own)."""
+    _added: list[tuple[str, bytes]] | None = None
+    """Response headers added by policies: name and rendered line."""
     _context: dict[str, Any] | None = None
     _headers: dict[str, str] | None = None
     _query: dict[str, tuple[str, ...]] | None = None
@@ -222,6 +228,14 @@ class PolicyView:
         changes[name.lower()] = None
         self._headers = None
 
+    def change_headers(self, changes: Mapping[str, str | None]) -> None:
+        found = self.header_changes
+        if found is None:
+            self.header_changes = dict(changes)
+        else:
+            found.update(changes)
+        self._headers = None
+
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         self._change_query(name, tuple(values))
 
@@ -262,19 +276,23 @@ class PolicyView:
 
     def set_response_header(self, name: str, value: str) -> None:
         name = name.lower()
+        self.set_response_line(name, header_line(name, value))
+
+    def set_response_line(self, name: str, line: bytes) -> None:
         found = self._set
         if found is None:
-            self._set = {name: value}
+            self._set = {name: line}
         else:
-            found[name] = value
+            found[name] = line
         added = self._added
         if added is not None and any(pair[0] == name for pair in added):
             added[:] = [pair for pair in added if pair[0] != name]
 
     def add_response_header(self, name: str, value: str) -> None:
+        name = name.lower()
         if self._added is None:
             self._added = []
-        self._added.append((name.lower(), value))
+        self._added.append((name, header_line(name, value)))
 
     def at_end(self, callback: Callable[[], None]) -> None:
         if self.ended is None:
@@ -296,9 +314,10 @@ class PolicyView:
     def response_lines(self) -> bytes:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
         found, added = self._set, self._added
-        if added is None:
-            return render_lines(tuple(found.items())) if found else b""
-        return render_lines([*found.items(), *added] if found else added)
+        lines = b"".join(found.values()) if found else b""
+        if added is not None:
+            lines += b"".join([line for _, line in added])
+        return lines
 
     def apply(self) -> None:
         """Put the header and query changes on the head, as forwarding reads them."""

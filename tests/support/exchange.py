@@ -90,6 +90,13 @@ class TestExchange:
     def remove_header(self, name: str) -> None:
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != name]
 
+    def change_headers(self, changes: Mapping[str, str | None]) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self.remove_header(name)
+            else:
+                self.set_header(name, value)
+
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         self.query_changes[name] = values
 
@@ -103,6 +110,14 @@ class TestExchange:
         self.response_headers = [(k, v) for k, v in self.response_headers if k != name]
         self.response_headers.append((name, value))
         self.replaced.add(name)
+
+    def set_response_line(self, name: str, line: bytes) -> None:
+        text = line.decode("latin-1")
+        assert text.startswith(name + ": "), line
+        assert text.endswith("\r\n"), line
+        value = text[len(name) + 2 : -2]
+        assert not set(value) & set("\r\n\0"), line
+        self.set_response_header(name, value)
 
     def add_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))

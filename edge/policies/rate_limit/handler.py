@@ -99,7 +99,7 @@ class RateLimitHandler(PolicyHandler):
         self.fail_open = config["failure_mode"] == "open"
         self.timeout = config["redis_timeout_ms"] / 1000
         self.headers = bool(config["headers"])
-        self.limit_value = str(int(self.capacity))
+        self.limit_line = b"ratelimit-limit: %d\r\n" % int(self.capacity)
         self.rejected = error_response(429, "rate_limited", config["message"])
         self.unavailable = error_response(
             503, "rate_limit_unavailable", "the rate limit store is unavailable"
@@ -222,10 +222,12 @@ class RateLimitHandler(PolicyHandler):
 
     def _decide(self, exchange: Exchange, allowed: bool, tokens: float, wait: float) -> Outcome:
         if self.headers:
-            set_header = exchange.set_response_header
-            set_header("ratelimit-limit", self.limit_value)
-            set_header("ratelimit-remaining", str(int(tokens)))
-            set_header("ratelimit-reset", str(math.ceil((self.capacity - tokens) / self.rate)))
+            exchange.set_response_line("ratelimit-limit", self.limit_line)
+            exchange.set_response_line("ratelimit-remaining",
+                                       b"ratelimit-remaining: %d\r\n" % int(tokens))
+            exchange.set_response_line(
+                "ratelimit-reset",
+                b"ratelimit-reset: %d\r\n" % math.ceil((self.capacity - tokens) / self.rate))
         if allowed:
             return None
         exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))

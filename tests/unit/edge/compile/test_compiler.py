@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import pytest
 
@@ -59,9 +60,13 @@ def test_consumers_are_indexed_by_key_hash_whether_or_not_secrets_were_normalize
         {"name": "alice", "credentials": [{"type": "key-auth", "key": "alice-key"}]},
         {"name": "bob", "credentials": [{"type": "key-auth", "key_hash": hash_api_key("bob")}]},
     ])  # fmt: skip
-    index = compiled(data).credentials.by_key_hash
+    credentials = compiled(data).credentials
+    index = credentials.by_key_hash
     assert index[hash_api_key("alice-key")].consumer.name == "alice"
     assert index[hash_api_key("bob")].consumer.name == "bob"
+    by_digest = credentials.by_key_digest
+    assert by_digest[hashlib.sha256(b"alice-key").digest()] is index[hash_api_key("alice-key")]
+    assert len(by_digest) == 2
 
 
 def test_a_mock_route_is_pre_rendered() -> None:
