@@ -54,12 +54,25 @@ def _millis(value: float) -> str:
 _Batch = str | Future[None] | None
 
 
+_CONTEXTS: dict[tuple[tuple[str, str], ...], str] = {}
+"""Rendered ``context`` fields by their pairs: a plugin's cached verdict sets the same values
+request after request (emptied when it reaches ``_CONTEXTS_LIMIT``)."""
+_CONTEXTS_LIMIT: Final = 1024
+
+
 def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
     text = ',"plugin_failures":[' + ",".join([_escape(f) for f in failures]) + "]" \
         if failures else ""
     if context:
-        pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in context.items()])
-        text += ',"context":{' + pairs + "}"  # concatenation: see AccessLog.log
+        items = tuple(context.items())
+        rendered = _CONTEXTS.get(items)
+        if rendered is None:
+            pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
+            rendered = ',"context":{' + pairs + "}"  # concatenation: see AccessLog.log
+            if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
+                _CONTEXTS.clear()
+            _CONTEXTS[items] = rendered
+        text += rendered
     return text
 
 

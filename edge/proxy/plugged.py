@@ -162,7 +162,9 @@ class PluginStep(PolicyHandler):
         if keys is None:
             return None, None
         consumer = view.consumer
-        key = keys.of_parts(self.instance.key, view.headers, lambda: view.query_params,
+        # a key without query parameters (the usual one) makes no closure per request
+        query = partial(_query_params, view) if keys.query else _no_query
+        key = keys.of_parts(self.instance.key, view.headers, query,
                             consumer.name if consumer is not None else "", view.route_id,
                             view.client_ip)  # fmt: skip
         return key, self.client.cached(key)
@@ -423,6 +425,14 @@ class PluginResponseGroup(PluginGroup):
 
     def on_response(self, exchange: Exchange, response: Response) -> Awaitable[None] | None:
         return self._respond_all(cast("PolicyView", exchange), cast(UpstreamResponse, response))
+
+
+def _query_params(view: PolicyView) -> Mapping[str, tuple[str, ...]]:
+    return view.query_params
+
+
+def _no_query() -> Mapping[str, tuple[str, ...]]:
+    return {}
 
 
 def _trace(view: PolicyView) -> Mapping[str, str]:

@@ -74,6 +74,23 @@ def render_lines(pairs: Iterable[tuple[str, str]]) -> bytes:
         return text.encode()
 
 
+_RENDERED: dict[tuple[tuple[str, str], ...], bytes] = {}
+"""Upstream header lines added by policies, by their pairs: the same consumer's or cached
+verdict's headers come back request after request (emptied at ``_RENDERED_LIMIT``)."""
+_RENDERED_LIMIT: Final = 1024
+
+
+def _rendered(pairs: tuple[tuple[str, str], ...]) -> bytes:
+    """:func:`render_lines` of ``pairs``, memoized."""
+    found = _RENDERED.get(pairs)
+    if found is None:
+        found = render_lines(pairs)
+        if len(_RENDERED) >= _RENDERED_LIMIT:
+            _RENDERED.clear()
+        _RENDERED[pairs] = found
+    return found
+
+
 @dataclass(frozen=True)
 class Finished:
     """How an exchange ended, for what runs at its end (plugin ``OnLog`` entries)."""
@@ -344,7 +361,7 @@ class PolicyView:
                           if pieces[index].lower() not in dropped
                           for piece in pieces[index : index + 4]]  # fmt: skip
             if added is not None:
-                pieces = [*pieces, render_lines(added)]
+                pieces = [*pieces, _rendered(tuple(added))]
             head.forwarded = pieces
             head.header_changes = changes
         if self.query_changes is not None:
