@@ -105,6 +105,13 @@ class LeanExchange:
         self._headers.pop(name, None)
         self.removed.append(name)
 
+    def change_headers(self, changes: Mapping[str, str | None]) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self.remove_header(name)
+            else:
+                self.set_header(name, value)
+
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None: ...
 
     def remove_query_param(self, name: str) -> None: ...
@@ -113,6 +120,9 @@ class LeanExchange:
 
     def set_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))
+
+    def set_response_line(self, name: str, line: bytes) -> None:
+        self.response_headers.append((name, line.decode("latin-1")))
 
     def add_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))

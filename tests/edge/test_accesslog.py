@@ -105,3 +105,20 @@ async def test_a_stream_that_does_not_keep_up_costs_dropped_lines_not_memory() -
     stream.release.set()
     await log.close()
     assert len(stream.getvalue().splitlines()) + log.dropped == 500
+
+
+async def test_context_fields_stay_exact_and_their_memo_stays_bounded() -> None:
+    """Rendered context fields are memoized by their pairs (a cached verdict repeats them):
+    each line still carries its own values, escaped, and the memo never outgrows its limit."""
+    from edgeway.edge import accesslog
+
+    stream = io.StringIO()
+    log = AccessLog(stream, flush_interval=60)
+    contexts = [{"principal": f'user-{index}"\n'} for index in range(accesslog._CONTEXTS_LIMIT + 5)]
+    contexts += [{"principal": 'user-0"\n'}, {"principal": "a", "tenant": "t"}]
+    for context in contexts:
+        log.log("id", "1.2.3.4", "GET", "/", "r", 200, 10, 1.0, 0.5, 1, "t", context=context)
+    await log.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["context"] for line in lines] == contexts
+    assert 0 < len(accesslog._CONTEXTS) <= accesslog._CONTEXTS_LIMIT
