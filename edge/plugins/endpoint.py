@@ -189,7 +189,8 @@ class EndpointClient:
                 reason = failure.reason
             if reason is None:
                 self.breaker.success()
-                outcome = PROCEED if verdict is None else _request_outcome(verdict)
+                outcome = PROCEED if verdict is None else _request_outcome(
+                    verdict, self.settings.context_header_prefix)
                 if key is not None and self.cache is not None:
                     self.cache.put(key, RequestOutcome(
                         outcome.mutations, outcome.response, cached=True,
@@ -306,12 +307,13 @@ def _fit(request: plugin_pb2.HttpRequest, limit: int) -> plugin_pb2.HttpRequest:
     return fitted
 
 
-def _request_outcome(verdict: plugin_pb2.RequestVerdict) -> RequestOutcome:
+def _request_outcome(verdict: plugin_pb2.RequestVerdict, context_prefix: str
+                     ) -> RequestOutcome:  # fmt: skip
     outcome = verdict.WhichOneof("outcome")
     if outcome == "proceed" and not verdict.proceed.ByteSize():
         return PROCEED  # the usual verdict: nothing to change
     if outcome == "respond":
         return RequestOutcome(response=verdict.respond)
     if outcome == "proceed":
-        return RequestOutcome.proceeding(verdict.proceed)
+        return RequestOutcome.proceeding(verdict.proceed, context_prefix=context_prefix)
     return PROCEED

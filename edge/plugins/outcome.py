@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -96,21 +96,42 @@ class RequestChanges:
     path: str | None = None
     body: bytes | None = None
     context: tuple[tuple[str, str], ...] = ()
+    headers: Mapping[str, str | None] = field(default_factory=dict, compare=False)
+    """Every upstream header change at once, as ``Exchange.change_headers`` takes them (lower
+    case names): the set headers, then the removed ones, then each context value's header
+    (:func:`context_header`). Worked out once per verdict, so a cached verdict costs one
+    call per request."""
 
     @classmethod
-    def of(cls, m: plugin_pb2.RequestMutations) -> RequestChanges:
+    def of(cls, m: plugin_pb2.RequestMutations, context_prefix: str = "") -> RequestChanges:
+        """The changes of ``m``; ``context_prefix``: the endpoint's ``context_header_prefix``
+        (empty: context values are not sent upstream)."""
         grouped: dict[str, list[str]] = {}
         for entry in m.set_query:
             grouped.setdefault(entry.name, []).append(entry.value)
+        set_headers = tuple((header.name, header.value) for header in m.set_headers)
+        context = tuple(m.context.items())
+        headers: dict[str, str | None] = {name.lower(): value for name, value in set_headers}
+        headers.update((name.lower(), None) for name in m.remove_headers)
+        if context_prefix:
+            headers.update((context_header(context_prefix, key), value)
+                           for key, value in context)  # fmt: skip
         return cls(
-            tuple((header.name, header.value) for header in m.set_headers),
+            set_headers,
             tuple(m.remove_headers),
             tuple((name, tuple(values)) for name, values in grouped.items()),
             tuple(m.remove_query),
             m.path if m.HasField("path") else None,
             m.body if m.HasField("body") else None,
-            tuple(m.context.items()),
+            context,
+            headers,
         )  # fmt: skip
+
+
+def context_header(prefix: str, key: str) -> str:
+    """The upstream header of context value ``key``: ``prefix`` + the key in lower case with
+    ``.`` and ``_`` as ``-``."""
+    return prefix + key.lower().replace(".", "-").replace("_", "-")
 
 
 @dataclass(frozen=True)
@@ -127,10 +148,11 @@ class RequestOutcome:
     changes: RequestChanges | None = None
 
     @classmethod
-    def proceeding(cls, mutations: plugin_pb2.RequestMutations, *, cached: bool = False
-                   ) -> RequestOutcome:  # fmt: skip
-        """Go on with ``mutations`` applied."""
-        return cls(mutations, cached=cached, changes=RequestChanges.of(mutations))
+    def proceeding(cls, mutations: plugin_pb2.RequestMutations, *, cached: bool = False,
+                   context_prefix: str = "") -> RequestOutcome:  # fmt: skip
+        """Go on with ``mutations`` applied (``context_prefix``: see :meth:`RequestChanges.of`)."""
+        return cls(mutations, cached=cached,
+                   changes=RequestChanges.of(mutations, context_prefix))  # fmt: skip
 
 
 PROCEED = RequestOutcome()

@@ -72,7 +72,6 @@ _REQUEST: Final = plugin_pb2.PHASE_REQUEST
 _RESPONSE: Final = plugin_pb2.PHASE_RESPONSE
 _LOG: Final = plugin_pb2.PHASE_LOG
 _BODYLESS: Final = frozenset({204, 304})
-_CONTEXT_NAMES_LIMIT: Final = 1024
 _UNDECLARED_BODY: Final = "it replaced the {} body without declaring access to it"
 
 
@@ -120,7 +119,6 @@ class PluginStep(PolicyHandler):
         self.site = site
         self.concurrent = client.settings.concurrent
         self.prefix = client.settings.context_header_prefix
-        self._context_headers: dict[str, str] = {}
         self.fail_open = client.fail_open
         fields = bytearray()
         put_string(fields, 0x6A, site.stage)
@@ -210,10 +208,8 @@ class PluginStep(PolicyHandler):
         """Put a verdict's changes on the request (all or, with a problem, none of them)."""
         if changes.body is not None and view.body is None:
             return _UNDECLARED_BODY.format("request")
-        for name, value in changes.set_headers:
-            view.set_header(name, value)
-        for name in changes.remove_headers:
-            view.remove_header(name)
+        if changes.headers:
+            view.change_headers(changes.headers)
         for name, values in changes.set_query:
             view.set_query_param(name, values)
         for name in changes.remove_query:
@@ -222,22 +218,9 @@ class PluginStep(PolicyHandler):
             view.set_upstream_path(changes.path)
         if changes.body is not None:
             view.set_body(changes.body)
-        prefix = self.prefix
         for key, value in changes.context:
             view.add_context(key, value)
-            if prefix:
-                view.set_header(self.context_header(key), value)
         return None
-
-    def context_header(self, key: str) -> str:
-        """The upstream header of context value ``key`` (memoized: keys repeat)."""
-        names = self._context_headers
-        name = names.get(key)
-        if name is None:
-            name = self.prefix + key.lower().replace(".", "-").replace("_", "-")
-            if len(names) < _CONTEXT_NAMES_LIMIT:
-                names[key] = name
-        return name
 
     def message(self, view: PolicyView, body: bool = True) -> plugin_pb2.HttpRequest:
         """The whole request as the plugin sees it (with the body when declared)."""

@@ -183,7 +183,7 @@ class ResponseHooks(AttemptExchange):
                 if name in replaced:
                     self._drop(lines, replaced)
                     break
-        lines.append(view.response_lines())
+        view.add_response_lines(lines)
 
     @staticmethod
     def _drop(lines: list[bytes], replaced: Collection[str]) -> None:
@@ -243,7 +243,7 @@ class ResponseHooks(AttemptExchange):
         lines = [b""]
         lines += [header_line(name, value) for name, value in response.items
                   if name not in replaced]  # fmt: skip
-        lines.append(view.response_lines())
+        view.add_response_lines(lines)
         return lines
 
     def release(self) -> None:

@@ -330,11 +330,17 @@ class PolicyView:
 
     def response_lines(self) -> bytes:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
+        lines: list[bytes] = []
+        self.add_response_lines(lines)
+        return b"".join(lines)
+
+    def add_response_lines(self, lines: list[bytes]) -> None:
+        """Append the policies' response header lines to ``lines`` (a head being built)."""
         found, added = self._set, self._added
-        lines = b"".join(found.values()) if found else b""
+        if found:
+            lines.extend(found.values())
         if added is not None:
-            lines += b"".join([line for _, line in added])
-        return lines
+            lines.extend([line for _, line in added])
 
     def apply(self) -> None:
         """Put the header and query changes on the head, as forwarding reads them."""

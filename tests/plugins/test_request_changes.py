@@ -36,3 +36,19 @@ def test_a_proceeding_outcome_carries_its_message_and_its_changes() -> None:
     assert outcome.mutations is m
     assert outcome.cached
     assert outcome.changes == RequestChanges(remove_headers=("x-b",))
+
+
+def test_header_changes_are_worked_out_once_in_the_order_they_apply() -> None:
+    m = plugin_pb2.RequestMutations(
+        set_headers=[plugin_pb2.HeaderEntry(name="X-A", value="1"),
+                     plugin_pb2.HeaderEntry(name="x-b", value="2")],
+        remove_headers=["X-B", "x-gone"],
+        context={"user.id": "7", "plan_name": "gold"},
+    )  # fmt: skip
+    assert RequestChanges.of(m, "x-ctx-").headers == {
+        "x-a": "1", "x-b": None, "x-gone": None, "x-ctx-user-id": "7", "x-ctx-plan-name": "gold",
+    }  # a header removed after it was set stays removed; context values go upstream last
+    assert RequestChanges.of(m).headers == {"x-a": "1", "x-b": None, "x-gone": None}
+    outcome = RequestOutcome.proceeding(m, context_prefix="x-ctx-")
+    assert outcome.changes is not None
+    assert outcome.changes.headers["x-ctx-user-id"] == "7"
