@@ -88,19 +88,17 @@ class RequestChanges:
     once: a cached verdict is applied to many requests, and reading a protobuf message's fields
     costs more than applying them."""
 
-    set_headers: tuple[tuple[str, str], ...] = ()
-    remove_headers: tuple[str, ...] = ()
+    headers: Mapping[str, str | None] = field(default_factory=dict, hash=False)
+    """Every upstream header change at once, as ``Exchange.change_headers`` takes them (lower
+    case names; ``None``: removed): the set headers, then the removed ones, then each context
+    value's header (:func:`context_header`). Worked out once per verdict, so a cached verdict
+    costs one call per request."""
     set_query: tuple[tuple[str, tuple[str, ...]], ...] = ()
     """Parameters replaced, each with all its values (the message's entries grouped by name)."""
     remove_query: tuple[str, ...] = ()
     path: str | None = None
     body: bytes | None = None
     context: tuple[tuple[str, str], ...] = ()
-    headers: Mapping[str, str | None] = field(default_factory=dict, compare=False)
-    """Every upstream header change at once, as ``Exchange.change_headers`` takes them (lower
-    case names): the set headers, then the removed ones, then each context value's header
-    (:func:`context_header`). Worked out once per verdict, so a cached verdict costs one
-    call per request."""
 
     @classmethod
     def of(cls, m: plugin_pb2.RequestMutations, context_prefix: str = "") -> RequestChanges:
@@ -109,22 +107,19 @@ class RequestChanges:
         grouped: dict[str, list[str]] = {}
         for entry in m.set_query:
             grouped.setdefault(entry.name, []).append(entry.value)
-        set_headers = tuple((header.name, header.value) for header in m.set_headers)
         context = tuple(m.context.items())
-        headers: dict[str, str | None] = {name.lower(): value for name, value in set_headers}
+        headers: dict[str, str | None] = {h.name.lower(): h.value for h in m.set_headers}
         headers.update((name.lower(), None) for name in m.remove_headers)
         if context_prefix:
             headers.update((context_header(context_prefix, key), value)
                            for key, value in context)  # fmt: skip
         return cls(
-            set_headers,
-            tuple(m.remove_headers),
+            headers,
             tuple((name, tuple(values)) for name, values in grouped.items()),
             tuple(m.remove_query),
             m.path if m.HasField("path") else None,
             m.body if m.HasField("body") else None,
             context,
-            headers,
         )  # fmt: skip
 
 

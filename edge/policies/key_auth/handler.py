@@ -80,7 +80,7 @@ class KeyAuthHandler(PolicyHandler):
             key = headers.get(name)
             if key is not None:
                 if self.hide:
-                    hidden = name  # removed with identify()'s headers, or now if refused
+                    hidden = name  # removed with identify()'s headers, or below
                 break
         if key is None and self.query_names:
             query = exchange.query_params
@@ -91,17 +91,16 @@ class KeyAuthHandler(PolicyHandler):
                     if self.hide:
                         exchange.remove_query_param(name)
                     break
-        if not key:
-            if hidden is not None:
-                exchange.remove_header(hidden)
-            return self.missing
-        match = self.digests.get(key_digest(key))
-        if match is None:
-            if hidden is not None:
-                exchange.remove_header(hidden)
-            return self.invalid
-        identify(exchange, match.consumer, match.credential, hidden)
-        return None
+        refusal = self.missing
+        if key:
+            match = self.digests.get(key_digest(key))
+            if match is not None:
+                identify(exchange, match.consumer, match.credential, hidden)
+                return None
+            refusal = self.invalid
+        if hidden is not None:  # hidden even when refused: the anonymous fallback goes on
+            exchange.remove_header(hidden)
+        return refusal
 
 
 def key_digest(key: str) -> bytes:

@@ -1,4 +1,4 @@
-"""render_lines: the policies' response headers as header lines, never a header injection."""
+"""render_lines: the header lines policies add upstream, never a header injection."""
 
 from __future__ import annotations
 
