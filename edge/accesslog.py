@@ -35,9 +35,12 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from json.encoder import encode_basestring
+from types import MappingProxyType
 from typing import IO, Any, Final
 
 import structlog
+
+from edgeway.edge.memo import Memo, SharedMemo
 
 __all__ = ["AccessLog"]
 
@@ -54,24 +57,27 @@ def _millis(value: float) -> str:
 _Batch = str | Future[None] | None
 
 
-_CONTEXTS: dict[tuple[tuple[str, str], ...], str] = {}
+_CONTEXTS: Final[Memo[tuple[tuple[str, str], ...], str]] = Memo(1024)
 """Rendered ``context`` fields by their pairs: a plugin's cached verdict sets the same values
-request after request (emptied when it reaches ``_CONTEXTS_LIMIT``)."""
-_CONTEXTS_LIMIT: Final = 1024
+request after request."""
+_SHARED: Final[SharedMemo[str]] = SharedMemo(1024)
+"""The same by the immutable mapping they come from (a cached verdict's, taken as it is)."""
 
 
 def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
     text = ',"plugin_failures":[' + ",".join([_escape(f) for f in failures]) + "]" \
         if failures else ""
     if context:
-        items = tuple(context.items())
-        rendered = _CONTEXTS.get(items)
+        shared = type(context) is MappingProxyType
+        rendered = _SHARED.get(context) if shared else None
         if rendered is None:
-            pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
-            rendered = ',"context":{' + pairs + "}"  # concatenation: see AccessLog.log
-            if len(_CONTEXTS) >= _CONTEXTS_LIMIT:
-                _CONTEXTS.clear()
-            _CONTEXTS[items] = rendered
+            items = tuple(context.items())
+            rendered = _CONTEXTS.get(items)
+            if rendered is None:
+                pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
+                rendered = _CONTEXTS.put(items, ',"context":{' + pairs + "}")  # see log()
+            if shared:
+                _SHARED.put(context, rendered)
         text += rendered
     return text
 

@@ -32,7 +32,7 @@ __all__ = ["PARTS", "build", "compiled", "digest", "guard", "native_command", "s
 
 EDGE = Path(__file__).resolve().parent
 PARTS = (
-    "proxy", "routing", "balancing", "accesslog.py",
+    "proxy", "routing", "balancing", "accesslog.py", "memo.py",
     # the policy chain and the policies most routes run (the others, and the handlers' base
     # classes in policies/base.py, stay interpreted: tests replace their hooks)
     "policies/chain.py", "policies/_auth.py", "policies/_buckets.py", "policies/_keys.py",

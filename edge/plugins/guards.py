@@ -99,19 +99,18 @@ class KeyBuilder:
                     seen[q.name] = (*seen.get(q.name, ()), q.value)
             return seen
 
-        return self.of_parts(instance_key, headers, query, request.consumer.name,
+        return self.of_parts(instance_key, headers.get, query, request.consumer.name,
                              request.route_id, request.client_address)
 
-    def of_parts(self, instance_key: bytes, headers: Mapping[str, str],
+    def of_parts(self, instance_key: bytes, header: Callable[[str], str | None],
                  query: Callable[[], Mapping[str, tuple[str, ...]]], consumer: str, route: str,
                  client_address: str) -> Hashable:  # fmt: skip
-        """The key :meth:`__call__` gives for the request these parts make (``headers`` by
-        lower-case name with repeated ones joined, as the request message carries them;
-        ``query`` gives the decoded parameters, called only when the spec names some)."""
+        """The key :meth:`__call__` gives for the request these parts make (``header`` gives
+        a header by lower-case name with repeated ones joined, as the request message carries
+        them; ``query`` gives the decoded parameters, called only when the spec names some)."""
         parts: list[Hashable] = [instance_key]
         for name in self.headers:
-            value = headers.get(name)
-            parts.append(() if value is None else (value,))
+            parts.append(header(name))
         if self.query:
             params = query()
             parts.extend(params.get(name, ()) for name in self.query)

@@ -15,6 +15,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -98,7 +99,8 @@ class RequestChanges:
     remove_query: tuple[str, ...] = ()
     path: str | None = None
     body: bytes | None = None
-    context: tuple[tuple[str, str], ...] = ()
+    context: Mapping[str, str] = field(default_factory=dict, hash=False)
+    """Context values set, as ``Exchange.add_contexts`` takes them."""
 
     @classmethod
     def of(cls, m: plugin_pb2.RequestMutations, context_prefix: str = "") -> RequestChanges:
@@ -107,19 +109,19 @@ class RequestChanges:
         grouped: dict[str, list[str]] = {}
         for entry in m.set_query:
             grouped.setdefault(entry.name, []).append(entry.value)
-        context = tuple(m.context.items())
+        context = dict(m.context.items())
         headers: dict[str, str | None] = {h.name.lower(): h.value for h in m.set_headers}
         headers.update((name.lower(), None) for name in m.remove_headers)
         if context_prefix:
             headers.update((context_header(context_prefix, key), value)
-                           for key, value in context)  # fmt: skip
-        return cls(
-            headers,
+                           for key, value in context.items())  # fmt: skip
+        return cls(  # immutable: the proxy takes them as they are and remembers their lines
+            MappingProxyType(headers),
             tuple((name, tuple(values)) for name, values in grouped.items()),
             tuple(m.remove_query),
             m.path if m.HasField("path") else None,
             m.body if m.HasField("body") else None,
-            context,
+            MappingProxyType(context),
         )  # fmt: skip
 
 

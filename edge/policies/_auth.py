@@ -19,10 +19,12 @@ fallback is recorded in :attr:`Exchange.context` under :data:`CALLER`.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
+from edgeway.edge.memo import Memo
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies._schema import END, string
 from edgeway.edge.policies.base import ConfigNames, Exchange, LocalResponse, Outcome
@@ -90,14 +92,24 @@ def identify(
     remove in the same change (the credential's own, ``hide_credentials``)."""
     exchange.authenticate(consumer, credential)
     exchange.context[CALLER] = VERIFIED
-    changes: dict[str, str | None] = {
-        CONSUMER_HEADER: consumer.name if consumer is not None else None,
-        CREDENTIAL_HEADER: credential.id if credential is not None and credential.id else None,
-        ANONYMOUS_HEADER: None,
-    }  # fmt: skip
-    if hidden is not None:
-        changes[hidden] = None
+    name = consumer.name if consumer is not None else None
+    credential_id = credential.id if credential is not None and credential.id else None
+    key = (name, credential_id, hidden)
+    changes = _IDENTITIES.get(key)
+    if changes is None:
+        built: dict[str, str | None] = {
+            CONSUMER_HEADER: name, CREDENTIAL_HEADER: credential_id, ANONYMOUS_HEADER: None,
+        }  # fmt: skip
+        if hidden is not None:
+            built[hidden] = None
+        changes = _IDENTITIES.put(key, MappingProxyType(built))
     exchange.change_headers(changes)
+
+
+_IDENTITIES: Final[Memo[tuple[str | None, str | None, str | None],
+                        Mapping[str, str | None]]] = Memo(4096)  # fmt: skip
+""":func:`identify`'s header changes by consumer, credential and hidden header: immutable, so
+the proxy takes them as they are and renders their lines once."""
 
 
 def unauthorized(code: str, message: str, challenge: str) -> LocalResponse:
@@ -125,11 +137,13 @@ class Anonymous:
     fallback stays off (the policy answers its 401s: closed, never a silent open door).
     """
 
-    __slots__ = ("consumer", "name")
+    __slots__ = ("changes", "consumer", "name")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.consumer: CompiledConsumer | None = None
+        self.changes: Mapping[str, str | None] = MappingProxyType({
+            CONSUMER_HEADER: name, CREDENTIAL_HEADER: None, ANONYMOUS_HEADER: "true"})
 
     def bind(self, policy: str, config: Mapping[str, Any],
              consumers: Mapping[str, CompiledConsumer]) -> None:  # fmt: skip
@@ -159,7 +173,5 @@ class Anonymous:
             return refusal
         exchange.authenticate(consumer, None)
         exchange.context[CALLER] = ANONYMOUS
-        exchange.change_headers(
-            {CONSUMER_HEADER: consumer.name, CREDENTIAL_HEADER: None, ANONYMOUS_HEADER: "true"}
-        )
+        exchange.change_headers(self.changes)
         return None

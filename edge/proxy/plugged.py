@@ -59,6 +59,7 @@ from edgeway.edge.policies.base import (
 )
 from edgeway.edge.proxy.errors import PluginUnavailable
 from edgeway.edge.proxy.local import ErrorAnswer
+from edgeway.edge.proxy.request import lower_name
 from edgeway.edge.proxy.respond import ReplaceResponse, UpstreamResponse
 from edgeway.v1 import plugin_pb2
 
@@ -162,7 +163,7 @@ class PluginStep(PolicyHandler):
         consumer = view.consumer
         # a key without query parameters (the usual one) makes no closure per request
         query = partial(_query_params, view) if keys.query else _no_query
-        key = keys.of_parts(self.instance.key, view.headers, query,
+        key = keys.of_parts(self.instance.key, view.header, query,
                             consumer.name if consumer is not None else "", view.route_id,
                             view.client_ip)  # fmt: skip
         return key, self.client.cached(key)
@@ -171,10 +172,18 @@ class PluginStep(PolicyHandler):
         """Before any call: drop forged context headers, arrange the ``OnLog`` entry."""
         prefix = self.prefix
         if prefix:
-            changes = view.header_changes
-            for name in [n for n in view.head.headers if n.startswith(prefix)]:
-                if changes is None or name not in changes:
-                    view.remove_header(name)
+            forged: list[str] | None = None
+            for name, _ in view.head.raw:  # no header mapping built: most requests have none
+                lower = lower_name(name)
+                if lower.startswith(prefix):
+                    if forged is None:
+                        forged = []
+                    forged.append(lower)
+            if forged is not None:
+                changes = view.header_changes
+                for lower in forged:
+                    if changes is None or lower not in changes:
+                        view.remove_header(lower)
         if self.logs:
             view.keep_head = True
             view.at_end(partial(self._log, view))
@@ -218,8 +227,7 @@ class PluginStep(PolicyHandler):
             view.set_upstream_path(changes.path)
         if changes.body is not None:
             view.set_body(changes.body)
-        for key, value in changes.context:
-            view.add_context(key, value)
+        view.add_contexts(changes.context)
         return None
 
     def message(self, view: PolicyView, body: bool = True) -> plugin_pb2.HttpRequest:

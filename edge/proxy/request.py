@@ -27,7 +27,7 @@ from edgeway.edge.proxy import headers as h
 from edgeway.edge.proxy.errors import BadRequest, EdgeError, ExpectationFailed
 from edgeway.edge.routing import normalize_host, normalize_path
 
-__all__ = ["Peer", "RequestHead", "new_request_id"]
+__all__ = ["Peer", "RequestHead", "lower_name", "new_request_id"]
 
 _SANE_ID: Final = re.compile(r"[A-Za-z0-9._~:+/=@-]{1,128}")
 _METHODS: Final = {
@@ -37,6 +37,16 @@ _getrandbits: Final = random.getrandbits
 _NAMES: dict[bytes, str] = {}
 """Header names as clients spell them, lower case (the common ones cost one lookup)."""
 _NAMES_LIMIT: Final = 2048
+
+
+def lower_name(name: bytes) -> str:
+    """Header ``name`` as a client spelled it, in lower case (the common ones: one lookup)."""
+    key = _NAMES.get(name)
+    if key is None:
+        key = name.decode("latin-1").lower()
+        if len(_NAMES) < _NAMES_LIMIT:
+            _NAMES[name] = key
+    return key
 
 
 def new_request_id() -> str:
@@ -211,18 +221,27 @@ class RequestHead:
         built = self._headers
         if built is None:
             built = self._headers = {}
-            names = _NAMES
             for name, value in self.raw:
-                key = names.get(name)
-                if key is None:
-                    key = name.decode("latin-1").lower()
-                    if len(names) < _NAMES_LIMIT:
-                        names[name] = key
+                key = lower_name(name)
                 if key in built:
                     built[key] += "," + value.decode("latin-1")
                 else:
                     built[key] = value.decode("latin-1")
         return built
+
+    def received(self, name: str) -> str | None:
+        """Header ``name`` (lower case) as received, like :attr:`headers` gives it, without
+        building that mapping when it is not built yet (a plugin's cache key reads one or
+        two headers)."""
+        built = self._headers
+        if built is not None:
+            return built.get(name)
+        found: str | None = None
+        for key, value in self.raw:
+            if lower_name(key) == name:
+                text = value.decode("latin-1")
+                found = text if found is None else found + "," + text
+        return found
 
     def header(self, name: str) -> str | None:
         """Header ``name`` (lower case) with the policies' changes (once forwarding)."""

@@ -24,13 +24,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, unquote_plus
 
 import structlog
 
+from edgeway.edge.memo import Memo, SharedMemo
 from edgeway.edge.proxy.headers import SPECIAL
 from edgeway.edge.proxy.local import header_line
+from edgeway.edge.proxy.request import lower_name
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
@@ -74,21 +77,31 @@ def render_lines(pairs: Iterable[tuple[str, str]]) -> bytes:
         return text.encode()
 
 
-_RENDERED: dict[tuple[tuple[str, str], ...], bytes] = {}
+_RENDERED: Final[Memo[tuple[tuple[str, str], ...], bytes]] = Memo(1024)
 """Upstream header lines added by policies, by their pairs: the same consumer's or cached
-verdict's headers come back request after request (emptied at ``_RENDERED_LIMIT``)."""
-_RENDERED_LIMIT: Final = 1024
+verdict's headers come back request after request."""
+_SHARED: Final[SharedMemo[bytes]] = SharedMemo(1024)
+"""The same, by the immutable change mapping they come from (a cached verdict's)."""
 
 
 def _rendered(pairs: tuple[tuple[str, str], ...]) -> bytes:
     """:func:`render_lines` of ``pairs``, memoized."""
     found = _RENDERED.get(pairs)
-    if found is None:
-        found = render_lines(pairs)
-        if len(_RENDERED) >= _RENDERED_LIMIT:
-            _RENDERED.clear()
-        _RENDERED[pairs] = found
-    return found
+    return found if found is not None else _RENDERED.put(pairs, render_lines(pairs))
+
+
+def _added_lines(changes: Mapping[str, str | None]) -> bytes:
+    """The upstream header lines ``changes`` add (edge-owned names left out), memoized; by
+    identity when ``changes`` is immutable (a ``MappingProxyType``)."""
+    shared = type(changes) is MappingProxyType
+    if shared:
+        found = _SHARED.get(changes)
+        if found is not None:
+            return found
+    added = tuple([(name, value) for name, value in changes.items()
+                   if value is not None and name not in _EDGE_OWNED])  # fmt: skip
+    lines = _rendered(added) if added else b""
+    return _SHARED.put(changes, lines) if shared else lines
 
 
 @dataclass(frozen=True)
@@ -111,15 +124,21 @@ class PolicyView:
     body: bytes | None = None
     """The whole request body once buffered (``b""`` without one)."""
     body_changed = False
-    header_changes: dict[str, str | None] | None = None
+    header_changes: Mapping[str, str | None] | None = None
+    """The upstream header changes so far (``None``: removed). It may be a mapping handed to
+    :meth:`change_headers` (a cached verdict's), never written: writes go to ``_changes``."""
+    _changes: dict[str, str | None] | None = None
+    """``header_changes`` when it is the view's own (writable) dict."""
     query_changes: dict[str, tuple[str, ...] | None] | None = None
     ended: list[Callable[[], None]] | None = None
     task: asyncio.Task[None] | None = None
     """The task finishing this request's hooks, while one runs."""
     trace: RequestTrace | None = None
     """The request's trace (plugin calls continue it)."""
-    plugin_context: dict[str, str] | None = None
-    """Context values set by plugins (sent to later plugins, logged)."""
+    plugin_context: Mapping[str, str] | None = None
+    """Context values set by plugins (sent to later plugins, logged); like ``header_changes``,
+    it may be a mapping handed to :meth:`add_contexts`, never written."""
+    _plugin_context: dict[str, str] | None = None
     plugin_failures: list[str] | None = None
     """``"plugin: reason"`` of plugins that failed open on this request (logged)."""
     finished: Finished | None = None
@@ -213,15 +232,25 @@ class PolicyView:
         return tuple(value.decode("latin-1") for key, value in self.head.raw
                      if key.lower() == wanted)  # fmt: skip
 
+    def header(self, name: str) -> str | None:
+        """Header ``name`` (lower case) as :attr:`headers` gives it, without building that
+        mapping."""
+        changes = self.header_changes
+        if changes is not None and name in changes:
+            return changes[name]
+        return self.head.received(name)
+
     @property
     def context(self) -> MutableMapping[str, Any]:
         if self._context is None:
-            self._context = {}
+            self._context = dict(self.plugin_context) if self.plugin_context else {}
         return self._context
 
     def context_values(self) -> Mapping[str, Any]:
         """The context so far, without making one (empty when nothing was set)."""
-        return self._context or {}
+        if self._context is not None:
+            return self._context
+        return self.plugin_context or {}
 
     # -- Exchange ---------------------------------------------------------------------------
 
@@ -231,26 +260,31 @@ class PolicyView:
         self.consumer, self.credential = consumer, credential
         self.head.consumer = consumer  # consistent hashing on the consumer reads the head
 
+    def _own_changes(self) -> dict[str, str | None]:
+        """``header_changes`` as the view's own dict (a handed mapping is copied first)."""
+        owned = self._changes
+        if owned is None:
+            handed = self.header_changes
+            owned = self._changes = dict(handed) if handed is not None else {}
+            self.header_changes = owned
+        return owned
+
     def set_header(self, name: str, value: str) -> None:
-        changes = self.header_changes
-        if changes is None:
-            changes = self.header_changes = {}
-        changes[name.lower()] = value
+        self._own_changes()[name.lower()] = value
         self._headers = None
 
     def remove_header(self, name: str) -> None:
-        changes = self.header_changes
-        if changes is None:
-            changes = self.header_changes = {}
-        changes[name.lower()] = None
+        self._own_changes()[name.lower()] = None
         self._headers = None
 
     def change_headers(self, changes: Mapping[str, str | None]) -> None:
-        found = self.header_changes
-        if found is None:
-            self.header_changes = dict(changes)
+        """Set and remove headers at once. The first changes of a request are kept as handed,
+        not copied (a cached verdict's are the same for many requests): ``changes`` must not
+        change afterwards."""
+        if self.header_changes is None:
+            self.header_changes = changes
         else:
-            found.update(changes)
+            self._own_changes().update(changes)
         self._headers = None
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
@@ -280,10 +314,27 @@ class PolicyView:
 
     def add_context(self, key: str, value: str) -> None:
         """Record a plugin's context value."""
+        owned = self._plugin_context
+        if owned is None:
+            handed = self.plugin_context
+            owned = self._plugin_context = dict(handed) if handed is not None else {}
+            self.plugin_context = owned
+        owned[key] = value
+        if self._context is not None:
+            self._context[key] = value
+
+    def add_contexts(self, values: Mapping[str, str]) -> None:
+        """Record a plugin's context values. The first ones of a request are kept as handed
+        (like :meth:`change_headers`): ``values`` must not change afterwards."""
+        if not values:
+            return
         if self.plugin_context is None:
-            self.plugin_context = {}
-        self.plugin_context[key] = value
-        self.context[key] = value
+            self.plugin_context = values
+            if self._context is not None:
+                self._context.update(values)
+        else:
+            for key, value in values.items():
+                self.add_context(key, value)
 
     def plugin_failed(self, failure: str) -> None:
         """Note that a plugin failed open (``"plugin: reason"``)."""
@@ -347,27 +398,16 @@ class PolicyView:
         head = self.head
         changes = self.header_changes
         if changes:
-            received = head.headers
-            dropped: set[bytes] | None = None
-            added: list[tuple[str, str]] | None = None
-            for name, value in changes.items():
-                if name in received:  # replaced or removed: its received lines go
-                    if dropped is None:
-                        dropped = {name.encode("latin-1")}
-                    else:
-                        dropped.add(name.encode("latin-1"))
-                if value is not None and name not in _EDGE_OWNED:
-                    if added is None:
-                        added = [(name, value)]
-                    else:
-                        added.append((name, value))
             pieces = head.forwarded
-            if dropped is not None:
-                pieces = [piece for index in range(0, len(pieces), 4)  # name, ": ", value, CRLF
-                          if pieces[index].lower() not in dropped
-                          for piece in pieces[index : index + 4]]  # fmt: skip
-            if added is not None:
-                pieces = [*pieces, _rendered(tuple(added))]
+            for index in range(0, len(pieces), 4):  # name, ": ", value, CRLF
+                if lower_name(pieces[index]) in changes:  # replaced or removed: its lines go
+                    pieces = [piece for at in range(0, len(pieces), 4)
+                              if lower_name(pieces[at]) not in changes
+                              for piece in pieces[at : at + 4]]  # fmt: skip
+                    break
+            lines = _added_lines(changes)
+            if lines:
+                pieces = [*pieces, lines]
             head.forwarded = pieces
             head.header_changes = changes
         if self.query_changes is not None:

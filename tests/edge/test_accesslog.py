@@ -114,11 +114,11 @@ async def test_context_fields_stay_exact_and_their_memo_stays_bounded() -> None:
 
     stream = io.StringIO()
     log = AccessLog(stream, flush_interval=60)
-    contexts = [{"principal": f'user-{index}"\n'} for index in range(accesslog._CONTEXTS_LIMIT + 5)]
+    contexts = [{"principal": f'user-{index}"\n'} for index in range(accesslog._CONTEXTS.limit + 5)]
     contexts += [{"principal": 'user-0"\n'}, {"principal": "a", "tenant": "t"}]
     for context in contexts:
         log.log("id", "1.2.3.4", "GET", "/", "r", 200, 10, 1.0, 0.5, 1, "t", context=context)
     await log.close()
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["context"] for line in lines] == contexts
-    assert 0 < len(accesslog._CONTEXTS) <= accesslog._CONTEXTS_LIMIT
+    assert 0 < len(accesslog._CONTEXTS) <= accesslog._CONTEXTS.limit

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from edgeway.edge.plugins import RequestChanges, RequestOutcome
 from edgeway.v1 import plugin_pb2
 
@@ -20,8 +22,11 @@ def test_every_kind_of_change_is_read_and_query_values_are_grouped_by_name() -> 
     assert changes == RequestChanges(
         headers={"x-a": "1", "x-gone": None},
         set_query=(("tag", ("a", "b")), ("page", ("2",))), remove_query=("debug",),
-        path="/v2/items", body=b"{}", context=(("tenant", "acme"),),
+        path="/v2/items", body=b"{}", context={"tenant": "acme"},
     )  # fmt: skip
+    # immutable: the proxy applies them to many requests as they are
+    assert isinstance(changes.headers, MappingProxyType)
+    assert isinstance(changes.context, MappingProxyType)
 
 
 def test_an_unset_path_or_body_is_none_and_an_empty_body_is_kept() -> None:

@@ -111,3 +111,25 @@ def test_valid_configs_pass() -> None:
 @pytest.mark.parametrize("key", ["acme-secret-key", "", "k", "clé-ünïcode-鍵", "a" * 300])
 def test_the_handler_hashes_keys_as_the_config_stores_them(key: str) -> None:
     assert KEY_HASH_PREFIX + key_digest(key).hex() == hash_api_key(key)
+
+
+async def test_identity_headers_are_worked_out_once_per_consumer_and_never_change() -> None:
+    """identify() hands the same immutable mapping for the same consumer, credential and
+    hidden header (the proxy renders its lines once), and a new one for another consumer."""
+    handed: list[Any] = []
+
+    class Recording(TestExchange):
+        def change_headers(self, changes: Any) -> None:
+            handed.append(changes)
+            super().change_headers(changes)
+
+    chain = chain_of(handler())
+    for key in ("acme-secret-key", "acme-secret-key", "globex-key"):
+        assert (await serve(chain, Recording.of({"apikey": key}))).status == 200
+    first, again, other = handed
+    assert first is again
+    assert dict(first) == {"x-consumer-name": "acme", "x-credential-id": "k1",
+                           "x-anonymous-consumer": None, "apikey": None}  # fmt: skip
+    assert other["x-consumer-name"] == "globex"
+    with pytest.raises(TypeError):
+        first["x-consumer-name"] = "forged"

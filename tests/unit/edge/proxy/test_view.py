@@ -3,6 +3,8 @@ memo of rendered upstream header lines."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from edgeway.edge.proxy import view as view_module
 from edgeway.edge.proxy.request import Peer, RequestHead
 from edgeway.edge.proxy.view import PolicyView, render_lines
@@ -41,12 +43,67 @@ def test_a_response_line_replaces_a_set_or_added_header_of_its_name() -> None:
 
 def test_added_upstream_lines_are_rendered_once_and_the_memo_stays_bounded() -> None:
     view_module._RENDERED.clear()
-    for index in range(view_module._RENDERED_LIMIT + 10):
+    for index in range(view_module._RENDERED.limit + 10):
         view = _view()
         view.set_header("x-user", f"u{index}")
         assert _forwarded(view) == f"x-user: u{index}\r\n".encode()
-    assert 0 < len(view_module._RENDERED) <= view_module._RENDERED_LIMIT
+    assert 0 < len(view_module._RENDERED) <= view_module._RENDERED.limit
     view = _view()
     view.set_header("x-evil", "a\r\nx-injected: 1")
     assert _forwarded(view) == render_lines([("x-evil", "a\r\nx-injected: 1")])
     assert _forwarded(_view()) == b""
+
+
+def test_handed_changes_are_kept_as_they_are_and_never_written() -> None:
+    """A cached verdict's changes are handed to many requests: the view reads them as handed
+    and copies them before its own writes."""
+    verdict = MappingProxyType({"x-principal": "alice", "apikey": None})
+    first, second = _view((b"ApiKey", b"secret")), _view()
+    first.change_headers(verdict)
+    assert first.header_changes is verdict
+    first.set_header("x-more", "1")
+    first.change_headers({"x-principal": "bob"})
+    assert dict(verdict) == {"x-principal": "alice", "apikey": None}
+    assert _forwarded(first) == b"x-principal: bob\r\nx-more: 1\r\n"
+    second.change_headers(verdict)
+    assert _forwarded(second) == b"x-principal: alice\r\n"
+    assert _forwarded(_view()) == b""
+
+
+def test_lines_of_an_immutable_change_mapping_are_rendered_once_for_it() -> None:
+    view_module._SHARED.clear()
+    verdict = MappingProxyType({"x-principal": "alice", "host": "evil", "x-gone": None})
+    for _ in range(3):
+        view = _view((b"X-Gone", b"1"), (b"X-Kept", b"2"))
+        view.change_headers(verdict)
+        assert _forwarded(view) == b"X-Kept: 2\r\nx-principal: alice\r\n"  # host: the edge's
+    assert len(view_module._SHARED) == 1
+
+
+def test_header_reads_one_header_like_headers_without_building_them() -> None:
+    view = _view((b"Authorization", b"Bearer t"), (b"X-Many", b"1"), (b"x-many", b"2"))
+    assert view.header("authorization") == "Bearer t"
+    assert view.header("x-many") == "1,2"
+    assert view.header("absent") is None
+    assert view.head._headers is None  # nothing built for these reads
+    view.change_headers({"authorization": None, "x-new": "v"})
+    assert view.header("authorization") is None
+    assert view.header("x-new") == "v"
+    assert view.header("x-many") == view.headers["x-many"]
+
+
+def test_handed_context_values_are_kept_and_merged_with_the_policies_context() -> None:
+    verdict = MappingProxyType({"principal": "alice"})
+    view = _view()
+    view.add_contexts(verdict)
+    assert view.plugin_context is verdict
+    assert view.context_values() == {"principal": "alice"}
+    view.context["auth.caller"] = "verified"  # a policy's own value
+    view.add_context("tenant", "acme")
+    assert dict(verdict) == {"principal": "alice"}
+    assert view.plugin_context == {"principal": "alice", "tenant": "acme"}
+    assert view.context_values() == {"principal": "alice", "auth.caller": "verified",
+                                     "tenant": "acme"}  # fmt: skip
+    view.add_contexts(MappingProxyType({"tenant": "other"}))
+    assert view.plugin_context["tenant"] == "other"
+    assert view.context["tenant"] == "other"

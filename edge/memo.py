@@ -1,0 +1,74 @@
+"""Bounded memos for what the data path renders again and again (header lines, log fields).
+
+A request often repeats what an earlier one made: the same consumer's headers, the same cached
+plugin verdict's changes and context. :class:`Memo` keeps renderings by an equal key;
+:class:`SharedMemo` keeps them by the very object they were made of, for immutable mappings
+handed around unchanged (a cached verdict's), so a hit costs no hashing of their contents.
+Both are emptied when they reach their limit: simple, and a working set that fits comes back
+within a few requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Generic, TypeVar
+
+__all__ = ["Memo", "SharedMemo"]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Memo(Generic[K, V]):
+    """Values by equal keys, at most ``limit`` of them (emptied when full)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[K, V] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def put(self, key: K, value: V) -> V:
+        """Remember ``value`` under ``key``; returns ``value``."""
+        entries = self._entries
+        if len(entries) >= self.limit:
+            entries.clear()
+        entries[key] = value
+        return value
+
+
+class SharedMemo(Generic[V]):
+    """Values by the identity of the object they were made of, at most ``limit`` of them.
+    The object is kept with its value (so its ``id`` is not reused while remembered); it must
+    not change after it was first used as a key."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._entries: dict[int, tuple[object, V]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def get(self, of: object) -> V | None:
+        found = self._entries.get(id(of))
+        if found is not None and found[0] is of:
+            return found[1]
+        return None
+
+    def put(self, of: object, value: V) -> V:
+        """Remember ``value`` for ``of``; returns ``value``."""
+        entries = self._entries
+        if len(entries) >= self.limit:
+            entries.clear()
+        entries[id(of)] = (of, value)
+        return value

@@ -1,0 +1,43 @@
+"""The data path's bounded memos: by equal key (``Memo``) and by object identity
+(``SharedMemo``)."""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+from edgeway.edge.memo import Memo, SharedMemo
+
+
+def test_memo_remembers_by_equal_key_and_empties_when_full() -> None:
+    memo: Memo[tuple[str, ...], str] = Memo(3)
+    assert memo.put(("a",), "A") == "A"
+    assert memo.get(("a",)) == "A"  # an equal tuple, not the same object
+    memo.put(("b",), "B")
+    memo.put(("c",), "C")
+    assert len(memo) == 3
+    memo.put(("d",), "D")  # full: emptied, then this one kept
+    assert len(memo) == 1
+    assert memo.get(("a",)) is None
+    assert memo.get(("d",)) == "D"
+
+
+def test_shared_memo_answers_only_for_the_same_object() -> None:
+    memo: SharedMemo[bytes] = SharedMemo(2)
+    first = MappingProxyType({"x": "1"})
+    memo.put(first, b"x: 1\r\n")
+    assert memo.get(first) == b"x: 1\r\n"
+    assert memo.get(MappingProxyType({"x": "1"})) is None  # equal, but another object
+    memo.put(MappingProxyType({"y": "2"}), b"y")
+    memo.put(MappingProxyType({"z": "3"}), b"z")  # full: emptied
+    assert len(memo) == 1
+    assert memo.get(first) is None
+    memo.clear()
+    assert len(memo) == 0
+
+
+def test_shared_memo_keeps_its_objects_so_an_id_is_never_reused_under_it() -> None:
+    memo: SharedMemo[int] = SharedMemo(100)
+    for index in range(50):
+        memo.put(MappingProxyType({"n": str(index)}), index)  # each dropped by the caller
+    fresh = [MappingProxyType({"n": "x"}) for _ in range(50)]
+    assert all(memo.get(mapping) is None for mapping in fresh)
