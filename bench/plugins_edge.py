@@ -1,6 +1,6 @@
 """Edge requests/s and latency with no plugin, a no-op OnRequest plugin, the authorizer cached.
 
-    .venv/bin/python bench/plugins_edge.py [--seconds 3] [--runs 3] [--connections 64]
+    .venv/bin/python bench/plugins_edge.py [--seconds 3] [--runs 5] [--connections 64]
                                            [--configs none,noop,authorizer]
 
 Needs the Debian packages ``wrk`` and ``nginx``. Issue 6's benchmark of out-of-process plugins.
@@ -29,11 +29,14 @@ the edge's core; it shares core 0 with wrk and nginx, and the busy share of core
 so a run limited by core 0 rather than the edge shows. With 3 cores or more the plugins get
 core 2 alone. Latency at one connection: every process on core 0 (re-pinned, as in
 ``bench/proxy.py``), so no request waits for an idle core to wake up and the p50 added is the
-work of the round trip. wrk alternates between the edges run after run; each figure is from the
-median run (by req/s) of ``--runs``. ``--latency-pinning split`` keeps the req/s pinning for the
-one-connection runs instead (edge and plugin on their own cores, as they would be on separate
-machines, at the price of idle-core wake-ups). Targets are printed next to the figures, never
-asserted. Every process started here is stopped by its PID.
+work of the round trip. wrk alternates between the edges run after run (a round: each edge
+once); each figure in the table is from the median run (by req/s) of ``--runs``. The share of
+the no-plugin req/s held against a target is the median of the rounds' paired ratios (within a
+round, whose runs are seconds apart), with the lowest and highest round: this machine's speed
+drifts between rounds by more than the difference measured. ``--latency-pinning split`` keeps
+the req/s pinning for the one-connection runs instead (edge and plugin on their own cores, as
+they would be on separate machines, at the price of idle-core wake-ups). Targets are printed
+next to the figures, never asserted. Every process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import proxy  # bench/proxy.py: the route table and the process helpers
-from proxy import family, free_port, pinned, repin, stop, wait_port
+from proxy import family, free_port, paired, pinned, repin, stop, wait_port
 
 from edgeway.edge import native
 
@@ -276,7 +279,7 @@ def median(samples: list[Sample]) -> Sample:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each wrk run")
-    parser.add_argument("--runs", type=int, default=3, help="wrk runs per figure (median)")
+    parser.add_argument("--runs", type=int, default=5, help="wrk runs per figure (median)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--latency-pinning", choices=("shared", "split"), default="shared",
                         help="1-connection runs: every process on core 0 (shared), or pinned "
@@ -345,12 +348,13 @@ def main() -> None:
                 stop(process, signal.SIGQUIT if process is nginx else signal.SIGTERM)
         log = folder / "introspect.log"
         introspections = len(log.read_text().splitlines()) if log.exists() else 0
-    report({m: (median(loaded[m]), median(single[m])) for m in modes}, args, pin, plug,
+    report({m: (median(loaded[m]), median(single[m])) for m in modes}, loaded, args, pin, plug,
            introspections)  # fmt: skip
 
 
-def report(medians: dict[str, tuple[Sample, Sample]], args: argparse.Namespace, pin: bool,
-           plug: str | None, introspections: int) -> None:  # fmt: skip
+def report(medians: dict[str, tuple[Sample, Sample]], rounds: dict[str, list[Sample]],
+           args: argparse.Namespace, pin: bool, plug: str | None, introspections: int
+           ) -> None:  # fmt: skip
     (base, base_one), routes = medians["none"], edge_config(0, "none", 0).count("- id:")
     print(f"wrk: median of {args.runs} runs of {args.seconds:g}s; {args.connections} "
           f"connections for req/s, 1 for latency; GET {PATH} with '{AUTH_HEADER}'")  # fmt: skip
@@ -373,8 +377,11 @@ def report(medians: dict[str, tuple[Sample, Sample]], args: argparse.Namespace, 
         if mode not in medians:
             continue
         many, one = medians[mode]
-        print(f"{CONFIGS[mode]}: {many.rps / base.rps:.1%} of the no-plugin req/s (target >= "
-              f"{target:.0%}); by edge CPU per request {base.edge_us / many.edge_us:.1%}; "
+        mid, low, high = paired([s.rps for s in rounds[mode]], [s.rps for s in rounds["none"]])
+        print(f"{CONFIGS[mode]}: {mid:.1%} of the no-plugin req/s, median of the "
+              f"{len(rounds[mode])} rounds' paired ratios (rounds {low:.1%} to {high:.1%}; by the "
+              f"medians above {many.rps / base.rps:.1%}; target >= {target:.0%}); by edge CPU per "
+              f"request {base.edge_us / many.edge_us:.1%}; "
               f"{one.p50_us - base_one.p50_us:+.0f} us at p50, one connection"
               + (" (target < +500 us)" if mode == "noop" else ""))  # fmt: skip
     if "noop" in medians:

@@ -83,6 +83,9 @@ class LeanExchange:
     def headers(self) -> Mapping[str, str]:
         return self._headers
 
+    def header(self, name: str) -> str | None:
+        return self._headers.get(name)
+
     def header_values(self, name: str) -> tuple[str, ...]:
         value = self._headers.get(name)
         return (value,) if value is not None else ()

@@ -248,6 +248,14 @@ def wrk(port: int, connections: int, seconds: float, cpus: str | None) -> Result
     return Result(float(rps.group(1)), _latency(text, "50%"), _latency(text, "99%"))
 
 
+def paired(measured: list[float], base: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of ``measured[i] / base[i]``: runs of one round are adjacent
+    in time, so their ratio cancels the machine's drift between rounds (on a shared VM its
+    speed wanders by 10-30% over tens of seconds)."""
+    ratios = sorted(m / b for m, b in zip(measured, base, strict=True))
+    return ratios[len(ratios) // 2], ratios[0], ratios[-1]
+
+
 def median(results: list[Result]) -> Result:
     return sorted(results, key=lambda result: result.rps)[len(results) // 2]
 

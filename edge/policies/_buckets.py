@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-__all__ = ["BUCKET_SCRIPT", "REFILL_LUA", "LocalBuckets", "Take"]
+__all__ = ["BUCKET_SCRIPT", "REFILL_LUA", "BucketTable", "LocalBuckets", "Take"]
 
 Take = tuple[bool, float, float]
 """``(allowed, tokens left, seconds until one token)``."""
 
 
-@mypyc_attr(native_class=False)  # shared through a WeakValueDictionary: needs weakrefs
-class LocalBuckets:
+class BucketTable:
     """Token buckets of one limit (one capacity and rate), keyed by caller."""
-
-    __slots__ = ("__weakref__", "_buckets", "capacity", "max_keys", "rate")
 
     def __init__(self, capacity: float, rate: float, max_keys: int = 100_000) -> None:
         self.capacity = capacity
@@ -64,6 +61,18 @@ class LocalBuckets:
         if excess > 0 and not full:
             for key in list(self._buckets)[:excess]:
                 del self._buckets[key]
+
+
+@mypyc_attr(native_class=False)  # shared through a WeakValueDictionary: needs weakrefs
+class LocalBuckets:
+    """A :class:`BucketTable` that edges' handlers of one limit share (``Services.shared``
+    keeps it by a weak reference, which a compiled class cannot take). Handlers keep it and
+    call its ``table``, a compiled class, directly."""
+
+    __slots__ = ("__weakref__", "table")
+
+    def __init__(self, capacity: float, rate: float, max_keys: int = 100_000) -> None:
+        self.table = BucketTable(capacity, rate, max_keys)
 
 
 REFILL_LUA = """

@@ -50,7 +50,7 @@ def key_getter(kind: str, name: str = "") -> KeyGetter:
     if kind == "header":
 
         def header(request: Request) -> str:
-            value = request.headers.get(lower)
+            value = request.header(lower)
             return "h:" + value if value else _ip(request)
 
         return header

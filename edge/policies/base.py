@@ -138,6 +138,10 @@ class Request(Protocol):
     def headers(self) -> Mapping[str, str]:
         """Headers by lower-case name; repeated headers joined with ``,``."""
 
+    def header(self, name: str) -> str | None:
+        """Header ``name`` (lower case) as :attr:`headers` has it: a policy reading one or two
+        headers asks for them by name, which spares building the mapping."""
+
     def header_values(self, name: str) -> tuple[str, ...]:
         """Every value of header ``name`` (lower case) in order, each as received."""
 

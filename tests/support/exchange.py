@@ -63,6 +63,9 @@ class TestExchange:
             joined[name] = joined[name] + "," + value if name in joined else value
         return MappingProxyType(joined)
 
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
     def header_values(self, name: str) -> tuple[str, ...]:
         return tuple(v for k, v in self.raw_headers if k == name)
 

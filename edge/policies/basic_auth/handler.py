@@ -118,7 +118,7 @@ class BasicAuthHandler(PolicyHandler):
     def authenticate(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
         """Identify the user's consumer (a remembered success at once, else after PBKDF2 in a
         thread), or answer 401."""
-        header = exchange.headers.get("authorization")
+        header = exchange.header("authorization")
         parsed = parse_basic(header) if header else None
         if parsed is None:
             return self.missing

@@ -30,7 +30,7 @@ class CorrelationIdHandler(PolicyHandler):
         self.echo = bool(config["echo_downstream"])
 
     def on_request(self, exchange: Exchange) -> Outcome:
-        value = exchange.headers.get(self.header)
+        value = exchange.header(self.header)
         if not value:
             value = str(uuid.uuid4()) if self.use_uuid else exchange.request_id
             exchange.set_header(self.header, value)

@@ -124,9 +124,8 @@ class JwtHandler(PolicyHandler):
     # -- per request --------------------------------------------------------------------
 
     def _token(self, exchange: Exchange) -> str | None:
-        headers = exchange.headers
         for name in self.header_names:
-            value = headers.get(name)
+            value = exchange.header(name)
             if value:
                 if self.hide:
                     exchange.remove_header(name)
@@ -136,8 +135,9 @@ class JwtHandler(PolicyHandler):
             values = exchange.query_params.get(name)
             if values:
                 return values[0]
-        if self.cookie_names and "cookie" in headers:
-            cookies = SimpleCookie(headers["cookie"].replace(",", ";"))
+        cookie = exchange.header("cookie") if self.cookie_names else None
+        if cookie is not None:
+            cookies = SimpleCookie(cookie.replace(",", ";"))
             for name in self.cookie_names:
                 if name in cookies:
                     return cookies[name].value

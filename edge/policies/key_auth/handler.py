@@ -75,9 +75,8 @@ class KeyAuthHandler(PolicyHandler):
     def authenticate(self, exchange: Exchange) -> Outcome:
         """Identify the key's consumer, or answer 401."""
         key = hidden = None
-        headers = exchange.headers
         for name in self.header_names:
-            key = headers.get(name)
+            key = exchange.header(name)
             if key is not None:
                 if self.hide:
                     hidden = name  # removed with identify()'s headers, or below

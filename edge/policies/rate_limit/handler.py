@@ -26,7 +26,7 @@ import math
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgeway.edge.policies._buckets import BUCKET_SCRIPT, LocalBuckets
+from edgeway.edge.policies._buckets import BUCKET_SCRIPT, BucketTable, LocalBuckets
 from edgeway.edge.policies._keys import key_getter
 from edgeway.edge.policies._redis import RedisUnavailable, ScriptRunner
 from edgeway.edge.policies._responses import error_response
@@ -105,6 +105,7 @@ class RateLimitHandler(PolicyHandler):
             503, "rate_limit_unavailable", "the rate limit store is unavailable"
         )
         self.buckets = LocalBuckets(self.capacity, self.rate)
+        self.table: BucketTable = self.buckets.table
         self.lease_size = int(self.capacity // LEASE_DIVISOR)
         if self.lease_size < 2:
             self.lease_size = 1
@@ -119,6 +120,7 @@ class RateLimitHandler(PolicyHandler):
         self.buckets = services.shared(
             ("rate-limit", self.digest), lambda: LocalBuckets(self.capacity, self.rate)
         )
+        self.table = self.buckets.table
         if self.cluster:
             redis = services.redis
             if redis is None:
@@ -157,7 +159,7 @@ class RateLimitHandler(PolicyHandler):
         fails closed in cluster mode."""
         if self.runner is not None and not self.fail_open:
             return self.unavailable
-        allowed, tokens, wait = self.buckets.take(key, self.clock())
+        allowed, tokens, wait = self.table.take(key, self.clock())
         return self._decide(exchange, allowed, tokens, wait)
 
     def _take_leased(self, key: str) -> Lease | None:

@@ -36,14 +36,13 @@ class RequestSizeLimitHandler(PolicyHandler):
         )
 
     def on_request(self, exchange: Exchange) -> Outcome:
-        headers = exchange.headers
-        length = headers.get("content-length")
+        length = exchange.header("content-length")
         if length is not None:
             try:
                 size = int(length)
             except ValueError:
                 return None  # the proxy refuses a malformed length itself
             return self.too_large if size > self.max_bytes else None
-        if self.require_length and "transfer-encoding" in headers:
+        if self.require_length and exchange.header("transfer-encoding") is not None:
             return self.length_required
         return None

@@ -12,7 +12,7 @@ import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgeway.edge.policies._buckets import LocalBuckets
+from edgeway.edge.policies._buckets import BucketTable
 from edgeway.edge.policies._redis import RedisUnavailable, ScriptRunner
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
@@ -47,7 +47,7 @@ class LocalUsage:
     __slots__ = ("__weakref__", "buckets", "counts")
 
     def __init__(self, capacity: float, rate: float) -> None:
-        self.buckets = LocalBuckets(capacity, rate) if capacity > 0 else None
+        self.buckets = BucketTable(capacity, rate) if capacity > 0 else None
         self.counts: dict[str, int] = {}
 
     def take(self, subject_key: str, quota: str | None, limit: int, now: float
