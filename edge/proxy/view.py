@@ -407,7 +407,7 @@ class PolicyView:
                     break
             lines = _added_lines(changes)
             if lines:
-                pieces = [*pieces, lines]
+                pieces.append(lines)  # the head's own list, or the filtered copy
             head.forwarded = pieces
             head.header_changes = changes
         if self.query_changes is not None:
