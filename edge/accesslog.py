@@ -35,7 +35,6 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from json.encoder import encode_basestring
-from types import MappingProxyType
 from typing import IO, Any, Final
 
 import structlog
@@ -68,18 +67,17 @@ def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) 
     text = ',"plugin_failures":[' + ",".join([_escape(f) for f in failures]) + "]" \
         if failures else ""
     if context:
-        shared = type(context) is MappingProxyType
-        rendered = _SHARED.get(context) if shared else None
-        if rendered is None:
-            items = tuple(context.items())
-            rendered = _CONTEXTS.get(items)
-            if rendered is None:
-                pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
-                rendered = _CONTEXTS.put(items, ',"context":{' + pairs + "}")  # see log()
-            if shared:
-                _SHARED.put(context, rendered)
-        text += rendered
+        text += _SHARED.of_mapping(context, _context_field)
     return text
+
+
+def _context_field(context: Mapping[str, str]) -> str:
+    items = tuple(context.items())
+    rendered = _CONTEXTS.get(items)
+    if rendered is None:
+        pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
+        rendered = _CONTEXTS.put(items, ',"context":{' + pairs + "}")  # see log()
+    return rendered
 
 
 class AccessLog:

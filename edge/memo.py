@@ -10,8 +10,9 @@ within a few requests.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Hashable, Mapping
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
 
 __all__ = ["Memo", "SharedMemo"]
 
@@ -72,3 +73,12 @@ class SharedMemo(Generic[V]):
             entries.clear()
         entries[id(of)] = (of, value)
         return value
+
+    def of_mapping(self, mapping: Mapping[Any, Any], make: Callable[[Mapping[Any, Any]], V]
+                   ) -> V:  # fmt: skip
+        """``make(mapping)``, remembered for ``mapping`` when it is immutable (a
+        ``MappingProxyType``: handed around unchanged); made afresh for any other mapping."""
+        if type(mapping) is not MappingProxyType:
+            return make(mapping)
+        found = self.get(mapping)
+        return found if found is not None else self.put(mapping, make(mapping))

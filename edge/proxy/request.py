@@ -248,7 +248,7 @@ class RequestHead:
         changes = self.header_changes
         if changes is not None and name in changes:
             return changes[name]
-        return self.headers.get(name)
+        return self.received(name)
 
     def changed(self, *, headers: Mapping[str, str | None] | None = None,
                 query: str | None = None) -> None:  # fmt: skip

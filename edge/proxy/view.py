@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qsl, quote, unquote_plus
 
@@ -91,17 +90,10 @@ def _rendered(pairs: tuple[tuple[str, str], ...]) -> bytes:
 
 
 def _added_lines(changes: Mapping[str, str | None]) -> bytes:
-    """The upstream header lines ``changes`` add (edge-owned names left out), memoized; by
-    identity when ``changes`` is immutable (a ``MappingProxyType``)."""
-    shared = type(changes) is MappingProxyType
-    if shared:
-        found = _SHARED.get(changes)
-        if found is not None:
-            return found
+    """The upstream header lines ``changes`` add (edge-owned names left out), memoized."""
     added = tuple([(name, value) for name, value in changes.items()
                    if value is not None and name not in _EDGE_OWNED])  # fmt: skip
-    lines = _rendered(added) if added else b""
-    return _SHARED.put(changes, lines) if shared else lines
+    return _rendered(added) if added else b""
 
 
 @dataclass(frozen=True)
@@ -405,7 +397,7 @@ class PolicyView:
                               if lower_name(pieces[at]) not in changes
                               for piece in pieces[at : at + 4]]  # fmt: skip
                     break
-            lines = _added_lines(changes)
+            lines = _SHARED.of_mapping(changes, _added_lines)
             if lines:
                 pieces.append(lines)  # the head's own list, or the filtered copy
             head.forwarded = pieces

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from edgeway.edge.memo import Memo, SharedMemo
 
@@ -41,3 +43,19 @@ def test_shared_memo_keeps_its_objects_so_an_id_is_never_reused_under_it() -> No
         memo.put(MappingProxyType({"n": str(index)}), index)  # each dropped by the caller
     fresh = [MappingProxyType({"n": "x"}) for _ in range(50)]
     assert all(memo.get(mapping) is None for mapping in fresh)
+
+
+def test_of_mapping_remembers_immutable_mappings_only() -> None:
+    memo: SharedMemo[str] = SharedMemo(10)
+    made: list[str] = []
+
+    def render(mapping: Mapping[Any, Any]) -> str:
+        value = str(mapping["x"])
+        made.append(value)
+        return "x=" + value
+
+    shared, plain = MappingProxyType({"x": "1"}), {"x": "2"}
+    assert [memo.of_mapping(shared, render) for _ in range(3)] == ["x=1"] * 3
+    assert [memo.of_mapping(plain, render) for _ in range(2)] == ["x=2"] * 2
+    assert made == ["1", "2", "2"]  # a dict may change: made each time, never remembered
+    assert len(memo) == 1
