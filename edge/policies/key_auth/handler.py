@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 from edgeway.edge.policies._auth import Anonymous, identify, unauthorized
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
+from edgeway.edge.policies.exchange_base import calls
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConfig, CredentialMatch
@@ -74,9 +75,10 @@ class KeyAuthHandler(PolicyHandler):
 
     def authenticate(self, exchange: Exchange) -> Outcome:
         """Identify the key's consumer, or answer 401."""
+        view = calls(exchange)
         key = hidden = None
         for name in self.header_names:
-            key = exchange.header(name)
+            key = view.header(name)
             if key is not None:
                 if self.hide:
                     hidden = name  # removed with identify()'s headers, or below
@@ -88,7 +90,7 @@ class KeyAuthHandler(PolicyHandler):
                 if values:
                     key = values[0]
                     if self.hide:
-                        exchange.remove_query_param(name)
+                        view.remove_query_param(name)
                     break
         refusal = self.missing
         if key:
@@ -98,7 +100,7 @@ class KeyAuthHandler(PolicyHandler):
                 return None
             refusal = self.invalid
         if hidden is not None:  # hidden even when refused: the anonymous fallback goes on
-            exchange.remove_header(hidden)
+            view.remove_header(hidden)
         return refusal
 
 
