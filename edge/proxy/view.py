@@ -392,11 +392,14 @@ class PolicyView(ExchangeBase):
         changes = self.header_changes
         if changes:
             pieces = head.forwarded
-            for index in range(0, len(pieces), 4):  # name, ": ", value, CRLF
+            count = len(pieces)
+            for index in range(0, count, 4):  # name, ": ", value, CRLF
                 if lower_name(pieces[index]) in changes:  # replaced or removed: its lines go
-                    pieces = [piece for at in range(0, len(pieces), 4)
-                              if lower_name(pieces[at]) not in changes
-                              for piece in pieces[at : at + 4]]  # fmt: skip
+                    kept = pieces[:index]
+                    for at in range(index + 4, count, 4):
+                        if lower_name(pieces[at]) not in changes:
+                            kept += pieces[at : at + 4]
+                    pieces = kept
                     break
             lines = _SHARED.of_mapping(changes, _added_lines)
             if lines:
