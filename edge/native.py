@@ -35,9 +35,8 @@ PARTS = (
     "proxy", "routing", "balancing", "accesslog.py", "memo.py",
     # the policy chain and the policies most routes run (the others, and the handlers' base
     # classes in policies/base.py, stay interpreted: tests replace their hooks)
-    "policies/chain.py", "policies/exchange_base.py", "policies/_auth.py",
-    "policies/_buckets.py", "policies/_keys.py", "policies/_redis.py",
-    "policies/key_auth/handler.py", "policies/rate_limit/handler.py",
+    "policies/chain.py", "policies/_auth.py", "policies/_buckets.py", "policies/_keys.py",
+    "policies/_redis.py", "policies/key_auth/handler.py", "policies/rate_limit/handler.py",
     "plugins",  # the edge's side of plugin calls: verdict cache, outcomes, clients
 )
 """What is compiled, relative to ``edge/``: packages (every module in them) and modules."""

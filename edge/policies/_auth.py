@@ -28,7 +28,6 @@ from edgeway.edge.memo import Memo
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies._schema import END, string
 from edgeway.edge.policies.base import ConfigNames, Exchange, LocalResponse, Outcome
-from edgeway.edge.policies.exchange_base import calls
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
@@ -91,8 +90,7 @@ def identify(
     """Record the verified caller on the exchange and tell the upstream who it is (replacing
     an anonymous consumer an earlier policy fell back to); ``hidden``: a request header to
     remove in the same change (the credential's own, ``hide_credentials``)."""
-    view = calls(exchange)
-    view.authenticate(consumer, credential)
+    exchange.authenticate(consumer, credential)
     exchange.context[CALLER] = VERIFIED
     name = consumer.name if consumer is not None else None
     credential_id = credential.id if credential is not None and credential.id else None
@@ -105,7 +103,7 @@ def identify(
         if hidden is not None:
             built[hidden] = None
         changes = _IDENTITIES.put(key, MappingProxyType(built))
-    view.change_headers(changes)
+    exchange.change_headers(changes)
 
 
 _IDENTITIES: Final[Memo[tuple[str | None, str | None, str | None],

@@ -30,7 +30,6 @@ from urllib.parse import parse_qsl, quote, unquote_plus
 import structlog
 
 from edgeway.edge.memo import Memo, SharedMemo
-from edgeway.edge.policies.exchange_base import ExchangeBase
 from edgeway.edge.proxy.headers import SPECIAL
 from edgeway.edge.proxy.local import header_line
 from edgeway.edge.proxy.request import lower_name
@@ -108,7 +107,7 @@ class Finished:
     trace_id: str
 
 
-class PolicyView(ExchangeBase):
+class PolicyView:
     """One request as its policies see and change it; see the module docstring. Attributes
     default at class level: a request writes only what its policies use."""
 

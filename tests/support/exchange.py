@@ -18,13 +18,12 @@ from urllib.parse import parse_qs
 from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
 from edgeway.edge.policies.base import LocalResponse
 from edgeway.edge.policies.chain import PolicyChain, run_request, run_response
-from edgeway.edge.policies.exchange_base import ExchangeBase
 
 __all__ = ["TestExchange", "TestResponse", "Upstream", "answer", "serve"]
 
 
 @dataclass(eq=False)
-class TestExchange(ExchangeBase):
+class TestExchange:
     """One request in flight (implements ``Exchange``)."""
 
     __test__ = False
@@ -93,6 +92,13 @@ class TestExchange(ExchangeBase):
 
     def remove_header(self, name: str) -> None:
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != name]
+
+    def change_headers(self, changes: Mapping[str, str | None]) -> None:
+        for name, value in changes.items():
+            if value is None:
+                self.remove_header(name)
+            else:
+                self.set_header(name, value)
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         self.query_changes[name] = values

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
 from edgeway.edge.policies._auth import Anonymous, identify, unauthorized
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
-from edgeway.edge.policies.exchange_base import calls
 
 if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConfig, CredentialMatch
@@ -75,10 +74,9 @@ class KeyAuthHandler(PolicyHandler):
 
     def authenticate(self, exchange: Exchange) -> Outcome:
         """Identify the key's consumer, or answer 401."""
-        view = calls(exchange)
         key = hidden = None
         for name in self.header_names:
-            key = view.header(name)
+            key = exchange.header(name)
             if key is not None:
                 if self.hide:
                     hidden = name  # removed with identify()'s headers, or below
@@ -90,7 +88,7 @@ class KeyAuthHandler(PolicyHandler):
                 if values:
                     key = values[0]
                     if self.hide:
-                        view.remove_query_param(name)
+                        exchange.remove_query_param(name)
                     break
         refusal = self.missing
         if key:
@@ -100,7 +98,7 @@ class KeyAuthHandler(PolicyHandler):
                 return None
             refusal = self.invalid
         if hidden is not None:  # hidden even when refused: the anonymous fallback goes on
-            view.remove_header(hidden)
+            exchange.remove_header(hidden)
         return refusal
 
 

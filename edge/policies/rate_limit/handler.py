@@ -31,7 +31,6 @@ from edgeway.edge.policies._keys import key_getter
 from edgeway.edge.policies._redis import RedisUnavailable, ScriptRunner
 from edgeway.edge.policies._responses import error_response
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
-from edgeway.edge.policies.exchange_base import calls
 from edgeway.edge.policies.rate_limit.schema import PERIODS
 
 if TYPE_CHECKING:
@@ -224,17 +223,16 @@ class RateLimitHandler(PolicyHandler):
         return left
 
     def _decide(self, exchange: Exchange, allowed: bool, tokens: float, wait: float) -> Outcome:
-        view = calls(exchange)
         if self.headers:
-            view.set_response_line("ratelimit-limit", self.limit_line)
-            view.set_response_line("ratelimit-remaining",
-                                   b"ratelimit-remaining: %d\r\n" % int(tokens))
-            view.set_response_line(
+            exchange.set_response_line("ratelimit-limit", self.limit_line)
+            exchange.set_response_line("ratelimit-remaining",
+                                       b"ratelimit-remaining: %d\r\n" % int(tokens))
+            exchange.set_response_line(
                 "ratelimit-reset",
                 b"ratelimit-reset: %d\r\n" % math.ceil((self.capacity - tokens) / self.rate))
         if allowed:
             return None
-        view.set_response_header("retry-after", str(max(1, math.ceil(wait))))
+        exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))
         return self.rejected
 
 
