@@ -38,6 +38,7 @@ from edgeway.common.config.loading import config_from_dict
 from edgeway.edge.compile import CompiledConfig, PolicyStep, compile_config
 from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
 from edgeway.edge.policies import LocalResponse, builtin_registry
+from edgeway.edge.policies.base import change_one_by_one
 from edgeway.edge.policies.chain import PolicyChain, prepare_chain, run_request
 from edgeway.edge.policies.services import Services
 from tests.support.redis import EmbeddedRedis
@@ -109,11 +110,7 @@ class LeanExchange:
         self.removed.append(name)
 
     def change_headers(self, changes: Mapping[str, str | None]) -> None:
-        for name, value in changes.items():
-            if value is None:
-                self.remove_header(name)
-            else:
-                self.set_header(name, value)
+        change_one_by_one(self, changes)
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None: ...
 

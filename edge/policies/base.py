@@ -56,6 +56,7 @@ __all__ = [
     "Reference",
     "Request",
     "Response",
+    "change_one_by_one",
     "freeze",
 ]
 
@@ -201,7 +202,8 @@ class Exchange(Request, Protocol):
 
     def change_headers(self, changes: Mapping[str, str | None]) -> None:
         """Set (a value) or remove (``None``) several upstream request headers at once (lower
-        case names): ``set_header`` and ``remove_header`` in one call."""
+        case names): ``set_header`` and ``remove_header`` in one call
+        (:func:`change_one_by_one` is that, for an exchange without a batch of its own)."""
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         """Replace query parameter ``name`` with ``values`` (decoded; the proxy encodes)."""
@@ -256,6 +258,15 @@ class Response(Protocol):
 
 Outcome = LocalResponse | None
 """What a request hook decides: ``None`` goes on, a :class:`LocalResponse` answers."""
+
+
+def change_one_by_one(exchange: Exchange, changes: Mapping[str, str | None]) -> None:
+    """:meth:`Exchange.change_headers` as ``set_header`` and ``remove_header`` calls, in order."""
+    for name, value in changes.items():
+        if value is None:
+            exchange.remove_header(name)
+        else:
+            exchange.set_header(name, value)
 
 
 def freeze(value: Any) -> Any:

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
-from edgeway.edge.policies.base import LocalResponse
+from edgeway.edge.policies.base import LocalResponse, change_one_by_one
 from edgeway.edge.policies.chain import PolicyChain, run_request, run_response
 
 __all__ = ["TestExchange", "TestResponse", "Upstream", "answer", "serve"]
@@ -94,11 +94,7 @@ class TestExchange:
         self.raw_headers = [(k, v) for k, v in self.raw_headers if k != name]
 
     def change_headers(self, changes: Mapping[str, str | None]) -> None:
-        for name, value in changes.items():
-            if value is None:
-                self.remove_header(name)
-            else:
-                self.set_header(name, value)
+        change_one_by_one(self, changes)
 
     def set_query_param(self, name: str, values: tuple[str, ...]) -> None:
         self.query_changes[name] = values
