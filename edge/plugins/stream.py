@@ -47,9 +47,8 @@ from edgeway.edge.plugins.wire import (
     RESPONSE_REPLY,
     ReplyPart,
     plugin_call,
-    put_field,
-    put_varint,
     read_replies,
+    varint,
 )
 from edgeway.v1 import plugin_pb2
 
@@ -113,23 +112,23 @@ def encode_request_call(call_id: int, request: bytes, config: bytes, timeout_ms:
                         trace: Mapping[str, str]) -> bytes:
     """``PluginCall{request: RequestCall{call_id, request, config}, timeout_ms, trace_context}``
     from the serialized ``HttpRequest`` and ``Struct``, ready to join a ``PluginCalls``."""
-    inner = bytearray(b"\x08")
-    put_varint(inner, call_id)
-    put_field(inner, 0x12, request)
+    call = varint(call_id)
+    inner = [b"\x08", call, b"\x12", varint(len(request)), request]
+    size = 1 + len(call) + len(inner[3]) + 1 + len(request)
     if config:
-        put_field(inner, 0x1A, config)
-    outer = bytearray()
-    put_field(outer, 0x0A, bytes(inner))
-    return plugin_call(bytes(outer), timeout_ms, trace)
+        inner.append(b"\x1a")
+        inner.append(varint(len(config)))
+        inner.append(config)
+        size += 1 + len(inner[6]) + len(config)
+    return plugin_call(b"\x0a", inner, size, timeout_ms, trace)
 
 
 def encode_response_call(call_id: int, call: plugin_pb2.ResponseCall, timeout_ms: int,
                          trace: Mapping[str, str]) -> bytes:
     """``PluginCall{response: call, timeout_ms, trace_context}`` with ``call_id`` set."""
     call.call_id = call_id
-    outer = bytearray()
-    put_field(outer, 0x12, call.SerializeToString())
-    return plugin_call(bytes(outer), timeout_ms, trace)
+    encoded = call.SerializeToString()
+    return plugin_call(b"\x12", [encoded], len(encoded), timeout_ms, trace)
 
 
 def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:

@@ -16,12 +16,13 @@ from typing import Final
 __all__ = [
     "EMPTY_PROCEED",
     "ReplyPart",
+    "add_field",
+    "add_pair",
+    "add_string",
+    "pair",
     "plugin_call",
-    "put_field",
-    "put_pair",
-    "put_string",
-    "put_varint",
     "read_replies",
+    "varint",
 ]
 
 EMPTY_PROCEED: Final = b"\x12\x00"
@@ -31,62 +32,107 @@ RESPONSE_REPLY: Final = 2
 ERROR_REPLY: Final = 3
 """``PluginReply`` oneof fields: the verdict of a request call, of a response call, an error."""
 
+_TABLE: Final = 4096
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+_VARINTS: Final = [_encode_varint(value) for value in range(_TABLE)]
+"""The varints of the lengths most fields have, made once: a message is written as a list of
+pieces joined once, and a piece looked up costs less than one built (or than appending to a
+``bytearray``, a method call per byte in compiled code)."""
+
+
+_LOW: Final = [bytes((0x80 | low,)) for low in range(0x80)]
+"""A varint's first byte when more follow, by its seven bits."""
+
+
+def varint(value: int) -> bytes:
+    """``value`` (0 or more) as a protobuf varint."""
+    if value < _TABLE:
+        return _VARINTS[value]
+    if value < _TABLE << 7:  # call ids, and most other values past the table
+        return _LOW[value & 0x7F] + _VARINTS[value >> 7]
+    return _encode_varint(value)
+
 
 def _size(value: int) -> int:
     """Bytes of ``value`` as a varint."""
-    size = 1
-    while value >= 0x80:
+    if value < 0x80:
+        return 1
+    size = 2
+    value >>= 14
+    while value:
         value >>= 7
         size += 1
     return size
 
 
-def put_varint(out: bytearray, value: int) -> None:
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
+def add_field(parts: list[bytes], tag: bytes, payload: bytes) -> None:
+    """Add a length-delimited field (``tag``: its one-byte key) to a message's pieces."""
+    parts.append(tag)
+    parts.append(varint(len(payload)))
+    parts.append(payload)
 
 
-def put_field(out: bytearray, tag: int, payload: bytes) -> None:
-    """Append a length-delimited field (``tag``: its one-byte key)."""
-    out.append(tag)
-    put_varint(out, len(payload))
-    out += payload
-
-
-def put_string(out: bytearray, tag: int, value: str) -> None:
-    """Append a string field, or nothing for ``""``."""
+def add_string(parts: list[bytes], tag: bytes, value: str) -> None:
+    """Add a string field, or nothing for ``""``."""
     if value:
-        put_field(out, tag, value.encode())
+        data = value.encode()
+        parts.append(tag)
+        parts.append(varint(len(data)))
+        parts.append(data)
 
 
-def put_pair(out: bytearray, tag: int, name: str, value: str) -> None:
-    """Append a ``{1: name, 2: value}`` message field (a map entry, a header, a query entry)
+def add_pair(parts: list[bytes], tag: bytes, name: str, value: str) -> None:
+    """Add a ``{1: name, 2: value}`` message field (a map entry, a header, a query entry)
     without building the inner message first."""
     key = name.encode()
     data = value.encode()
-    out.append(tag)
-    put_varint(out, 2 + _size(len(key)) + len(key) + _size(len(data)) + len(data))
-    out.append(0x0A)
-    put_varint(out, len(key))
-    out += key
-    out.append(0x12)
-    put_varint(out, len(data))
-    out += data
+    key_size = len(key)
+    data_size = len(data)
+    parts.append(tag)
+    parts.append(varint(2 + _size(key_size) + key_size + _size(data_size) + data_size))
+    parts.append(b"\x0a")
+    parts.append(varint(key_size))
+    parts.append(key)
+    parts.append(b"\x12")
+    parts.append(varint(data_size))
+    parts.append(data)
 
 
-def plugin_call(inner: bytes, timeout_ms: int, trace: Mapping[str, str]) -> bytes:
-    """A ``PluginCall`` around ``inner`` (its ``request`` or ``response`` field, encoded), as
-    one element of ``PluginCalls.calls``."""
-    call = bytearray(inner)
-    call.append(0x18)
-    put_varint(call, timeout_ms)
-    for key, value in trace.items():
-        put_pair(call, 0x22, key, value)
-    out = bytearray()
-    put_field(out, 0x0A, bytes(call))
-    return bytes(out)
+def pair(tag: bytes, name: str, value: str) -> bytes:
+    """:func:`add_pair`'s field on its own."""
+    key = name.encode()
+    data = value.encode()
+    key_size = len(key)
+    data_size = len(data)
+    size = varint(2 + _size(key_size) + key_size + _size(data_size) + data_size)
+    return b"".join((tag, size, b"\x0a", varint(key_size), key, b"\x12", varint(data_size), data))
+
+
+def plugin_call(kind: bytes, inner: list[bytes], size: int, timeout_ms: int,
+                trace: Mapping[str, str]) -> bytes:
+    """One element of ``PluginCalls.calls``: a ``PluginCall`` whose ``kind`` field (its
+    one-byte key) holds the message of pieces ``inner`` (``size`` bytes), with ``timeout_ms``
+    and the trace context. Joined once: no piece is copied twice."""
+    traced = [pair(b"\x22", key, value) for key, value in trace.items()] if trace else []
+    call_size = 1 + _size(size) + size + 1 + _size(timeout_ms)
+    for field in traced:
+        call_size += len(field)
+    parts = [b"\x0a", varint(call_size), kind, varint(size)]
+    parts += inner
+    parts.append(b"\x18")
+    parts.append(varint(timeout_ms))
+    parts += traced
+    return b"".join(parts)
 
 
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:

@@ -48,7 +48,7 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
-from edgeway.edge.plugins.wire import put_field, put_pair, put_string, put_varint
+from edgeway.edge.plugins.wire import add_field, add_pair, add_string, varint
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -121,14 +121,14 @@ class PluginStep(PolicyHandler):
         self.concurrent = client.settings.concurrent
         self.prefix = client.settings.context_header_prefix
         self.fail_open = client.fail_open
-        fields = bytearray()
-        put_string(fields, 0x6A, site.stage)
+        fields: list[bytes] = []
+        add_string(fields, b"\x6a", site.stage)
         for name, value in site.variables.items():
-            put_pair(fields, 0x72, name, value)
+            add_pair(fields, b"\x72", name, value)
         if site.version:
-            fields += b"\x80\x01"  # field 16's key takes two bytes
-            put_varint(fields, site.version)
-        self.site_fields = bytes(fields)
+            fields.append(b"\x80\x01")  # field 16's key takes two bytes
+            fields.append(varint(site.version))
+        self.site_fields = b"".join(fields)
         """The request view's fields that are the same for every request: stage, stage
         variables, config version."""
         described = client.description
@@ -237,44 +237,44 @@ class PluginStep(PolicyHandler):
     def wire(self, view: PolicyView, body: bool = True) -> bytes:
         """:meth:`message`, encoded (``HttpRequest``; see ``edgeway.edge.plugins.wire``)."""
         head = view.head
-        out = bytearray()
-        put_string(out, 0x0A, view.request_id)
-        put_string(out, 0x12, view.method)
-        put_string(out, 0x1A, head.upstream_path or view.path)
+        out: list[bytes] = []
+        add_string(out, b"\x0a", view.request_id)
+        add_string(out, b"\x12", view.method)
+        add_string(out, b"\x1a", head.upstream_path or view.path)
         if view.query:
             for name, values in view.query_params.items():
                 for value in values:
-                    put_pair(out, 0x22, name, value)
+                    add_pair(out, b"\x22", name, value)
         for name, value in view.headers.items():
-            put_pair(out, 0x2A, name, value)
-        put_string(out, 0x32, view.client_ip)
-        out += b"\x3a\x04http"
-        put_string(out, 0x42, view.route_id)
+            add_pair(out, b"\x2a", name, value)
+        add_string(out, b"\x32", view.client_ip)
+        out.append(b"\x3a\x04http")
+        add_string(out, b"\x42", view.route_id)
         for name, value in view.params.items():
-            put_pair(out, 0x4A, name, value)
+            add_pair(out, b"\x4a", name, value)
         consumer = view.consumer
         if consumer is not None:
-            about = bytearray()
-            put_string(about, 0x0A, consumer.name)
+            about: list[bytes] = []
+            add_string(about, b"\x0a", consumer.name)
             for group in sorted(consumer.groups):
-                put_field(about, 0x12, group.encode())
+                add_field(about, b"\x12", group.encode())
             for name, value in consumer.tags.items():
-                put_pair(about, 0x1A, name, value)
-            put_field(out, 0x52, bytes(about))
+                add_pair(about, b"\x1a", name, value)
+            add_field(out, b"\x52", b"".join(about))
         limit = self.request_body
         if body and limit and view.body:
-            put_field(out, 0x5A, view.body[:limit])
+            add_field(out, b"\x5a", view.body[:limit])
             if len(view.body) > limit:
-                out += b"\x60\x01"
-        out += self.site_fields
+                out.append(b"\x60\x01")
+        out.append(self.site_fields)
         found = view.context_values()
         if found:
             for key, value in found.items():
                 if isinstance(value, str):
-                    put_pair(out, 0x7A, key, value)
+                    add_pair(out, b"\x7a", key, value)
                 elif isinstance(value, bool | int | float):
-                    put_pair(out, 0x7A, key, json.dumps(value))
-        return bytes(out)
+                    add_pair(out, b"\x7a", key, json.dumps(value))
+        return b"".join(out)
 
     # -- the log phase ------------------------------------------------------------------------
 
