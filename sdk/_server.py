@@ -15,11 +15,12 @@ runs on uvloop when it is installed.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import heapq
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 import structlog
@@ -221,15 +222,20 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
         running: set[asyncio.Task[None]] = set()
         deadlines = _Deadlines()
 
-        async def answer(call: plugin_pb2.PluginCall, traced: bool) -> None:
-            outbox.put(await self._answer(call, deadlines, traced))
+        async def finish(started: _Started) -> None:
+            outbox.put(await started)
 
         async def read() -> None:
             try:
                 async for batch in request_iterator:
                     traced = tracing()
                     for call in batch.calls:
-                        task = asyncio.create_task(answer(call, traced))
+                        started = _start(self._answer(call, deadlines, traced))
+                        if not isinstance(started, _Started):
+                            if started is not None:  # answered without waiting: no task, no timer
+                                outbox.put(started)
+                            continue
+                        task = asyncio.create_task(finish(started), context=started.context)
                         running.add(task)
                         task.add_done_callback(running.discard)
                         if call.timeout_ms:
@@ -248,6 +254,60 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
             for task in list(running):
                 task.cancel()
             deadlines.close()
+
+
+class _Started:
+    """A hook call run up to its first wait (:func:`_start`), for a task to carry on.
+
+    Awaiting it passes what the call waits for up to the task and the task's results and
+    exceptions (a deadline's cancellation too) down to the call, as if the task had run the
+    call from its start.
+    """
+
+    def __init__(self, call: Coroutine[Any, Any, plugin_pb2.PluginReply], waiting: Any,
+                 context: contextvars.Context) -> None:
+        self.call = call
+        self.waiting = waiting
+        self.context = context
+        """The context the call started in: the task goes on in it (spans, context vars)."""
+
+    def __await__(self) -> Generator[Any, Any, plugin_pb2.PluginReply]:
+        call, waiting = self.call, self.waiting
+        while True:
+            try:
+                sent = yield waiting
+            except GeneratorExit:
+                call.close()
+                raise
+            except BaseException as exc:  # handed to the call, as a task would
+                try:
+                    waiting = call.throw(exc)
+                except StopIteration as done:
+                    return cast(plugin_pb2.PluginReply, done.value)
+            else:
+                try:
+                    waiting = call.send(sent)
+                except StopIteration as done:
+                    return cast(plugin_pb2.PluginReply, done.value)
+
+
+def _start(call: Coroutine[Any, Any, plugin_pb2.PluginReply]
+           ) -> plugin_pb2.PluginReply | _Started | None:  # fmt: skip
+    """Run a hook call at once, in a context of its own: its reply when it finishes without
+    waiting (a no-op or a lookup in memory: most calls), else the call to hand to a task
+    (``None``: the hook cancelled itself, which leaves the call unanswered, as a task would).
+
+    A task per call would cost more than such a hook (creating and scheduling it, a loop turn
+    before it starts, its deadline timer); Python 3.12's eager tasks do the same.
+    """
+    context = contextvars.copy_context()
+    try:
+        waiting = context.run(call.send, None)
+    except StopIteration as done:
+        return cast(plugin_pb2.PluginReply, done.value)
+    except asyncio.CancelledError:
+        return None
+    return _Started(call, waiting, context)
 
 
 class _Outbox:
