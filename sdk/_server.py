@@ -19,7 +19,6 @@ import contextvars
 import heapq
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from functools import partial
 from typing import Any, TypeVar, cast
 
 import grpc
@@ -38,7 +37,8 @@ from edgeway.sdk._telemetry import (
     span,
     tracing,
 )
-from edgeway.v1 import plugin_pb2, plugin_pb2_grpc
+from edgeway.sdk._wire import ERROR, REQUEST, RESPONSE, reply
+from edgeway.v1 import plugin_pb2
 
 __all__ = ["serve", "serve_async"]
 
@@ -139,7 +139,9 @@ class _Deadlines:
             self._timer.cancel()
 
 
-class _Servicer(plugin_pb2_grpc.PluginServicer):
+class _Servicer:
+    """The Plugin service (``plugin.proto``) over one plugin's runtime."""
+
     def __init__(self, runtime: PluginRuntime) -> None:
         self.runtime = runtime
         self.name = runtime.name
@@ -178,26 +180,23 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
         return await self._unary("log", context, lambda: self.runtime.on_log(request))
 
     async def _answer(self, call: plugin_pb2.PluginCall, deadlines: _Deadlines,
-                      traced: bool) -> plugin_pb2.PluginReply:
-        """Run one call of the stream; its deadline is kept by ``deadlines``; ``traced``:
-        spans are recorded (checked once per message)."""
+                      traced: bool) -> bytes:
+        """Run one call of the stream: its encoded reply (:mod:`._wire`). Its deadline is kept
+        by ``deadlines``; ``traced``: spans are recorded (checked once per message)."""
         kind = call.WhichOneof("call")
         if kind == "request":
             phase, call_id = "request", call.request.call_id
-            work: Callable[[], Awaitable[Any]] = partial(self.runtime.on_request, call.request)
         elif kind == "response":
             phase, call_id = "response", call.response.call_id
-            work = partial(self.runtime.on_response, call.response)
         else:
-            return plugin_pb2.PluginReply(error=plugin_pb2.CallError(message="empty call"))
+            return reply(ERROR, plugin_pb2.CallError(message="empty call").SerializeToString())
         current: Any = None
         try:
             if traced:
                 parent = context_of(call.trace_context) if call.trace_context else None
                 with span(self.name, phase, parent) as current:
-                    verdict = await work()
-            else:
-                verdict = await work()
+                    return await self._verdict(call)
+            return await self._verdict(call)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task not in deadlines.expired:
@@ -206,18 +205,20 @@ class _Servicer(plugin_pb2_grpc.PluginServicer):
             failure = _late(self.name, phase, call.timeout_ms / 1000)
         except Exception as exc:
             failure = _failure(self.name, phase, exc)
-        else:
-            if kind == "request":
-                return plugin_pb2.PluginReply(request=verdict)
-            return plugin_pb2.PluginReply(response=verdict)
         if current is not None:
             current.set_status(Status(StatusCode.ERROR, failure.message))
-        return plugin_pb2.PluginReply(
-            error=plugin_pb2.CallError(call_id=call_id, message=failure.message))
+        error = plugin_pb2.CallError(call_id=call_id, message=failure.message)
+        return reply(ERROR, error.SerializeToString())
+
+    async def _verdict(self, call: plugin_pb2.PluginCall) -> bytes:
+        if call.HasField("request"):
+            return reply(REQUEST, await self.runtime.encoded_request(call.request))
+        verdict = await self.runtime.on_response(call.response)
+        return reply(RESPONSE, verdict.SerializeToString())
 
     async def Exchange(  # noqa: N802
         self, request_iterator: AsyncIterator[plugin_pb2.PluginCalls], context: Context_
-    ) -> AsyncIterator[plugin_pb2.PluginReplies]:
+    ) -> AsyncIterator[bytes]:  # serialized PluginReplies (the handler's serializer: none)
         outbox = _Outbox()
         running: set[asyncio.Task[None]] = set()
         deadlines = _Deadlines()
@@ -264,14 +265,14 @@ class _Started:
     call from its start.
     """
 
-    def __init__(self, call: Coroutine[Any, Any, plugin_pb2.PluginReply], waiting: Any,
+    def __init__(self, call: Coroutine[Any, Any, bytes], waiting: Any,
                  context: contextvars.Context) -> None:
         self.call = call
         self.waiting = waiting
         self.context = context
         """The context the call started in: the task goes on in it (spans, context vars)."""
 
-    def __await__(self) -> Generator[Any, Any, plugin_pb2.PluginReply]:
+    def __await__(self) -> Generator[Any, Any, bytes]:
         call, waiting = self.call, self.waiting
         while True:
             try:
@@ -283,16 +284,15 @@ class _Started:
                 try:
                     waiting = call.throw(exc)
                 except StopIteration as done:
-                    return cast(plugin_pb2.PluginReply, done.value)
+                    return cast(bytes, done.value)
             else:
                 try:
                     waiting = call.send(sent)
                 except StopIteration as done:
-                    return cast(plugin_pb2.PluginReply, done.value)
+                    return cast(bytes, done.value)
 
 
-def _start(call: Coroutine[Any, Any, plugin_pb2.PluginReply]
-           ) -> plugin_pb2.PluginReply | _Started | None:  # fmt: skip
+def _start(call: Coroutine[Any, Any, bytes]) -> bytes | _Started | None:
     """Run a hook call at once, in a context of its own: its reply when it finishes without
     waiting (a no-op or a lookup in memory: most calls), else the call to hand to a task
     (``None``: the hook cancelled itself, which leaves the call unanswered, as a task would).
@@ -304,23 +304,23 @@ def _start(call: Coroutine[Any, Any, plugin_pb2.PluginReply]
     try:
         waiting = context.run(call.send, None)
     except StopIteration as done:
-        return cast(plugin_pb2.PluginReply, done.value)
+        return cast(bytes, done.value)
     except asyncio.CancelledError:
         return None
     return _Started(call, waiting, context)
 
 
 class _Outbox:
-    """Replies of one Exchange stream waiting to be written: all those ready go in the next
-    message (at most ``_MAX_BATCH``)."""
+    """Replies of one Exchange stream waiting to be written (encoded): all those ready go in
+    the next message (at most ``_MAX_BATCH``)."""
 
     def __init__(self) -> None:
-        self._ready: list[plugin_pb2.PluginReply] = []
+        self._ready: list[bytes] = []
         self._waiter: asyncio.Future[None] | None = None
         self._closed = False
 
-    def put(self, reply: plugin_pb2.PluginReply) -> None:
-        self._ready.append(reply)
+    def put(self, encoded: bytes) -> None:
+        self._ready.append(encoded)
         self._wake()
 
     def close(self) -> None:
@@ -332,17 +332,42 @@ class _Outbox:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def take(self) -> plugin_pb2.PluginReplies | None:
-        """The next message; ``None`` once closed and drained."""
+    async def take(self) -> bytes | None:
+        """The next message (a serialized ``PluginReplies``); ``None`` once closed and
+        drained."""
         while not self._ready:
             if self._closed:
                 return None
             self._waiter = asyncio.get_running_loop().create_future()
             await self._waiter
         ready = self._ready
-        batch = plugin_pb2.PluginReplies(replies=ready[:_MAX_BATCH])
+        batch = b"".join(ready[:_MAX_BATCH])
         del ready[:_MAX_BATCH]
         return batch
+
+
+def _handlers(servicer: _Servicer) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+    """The Plugin service's methods, as ``plugin_pb2_grpc`` registers them, except that the
+    Exchange stream's replies are written as bytes (:mod:`._wire`)."""
+    messages = plugin_pb2
+
+    def unary(method: Any, request: Any, response: Any) -> grpc.RpcMethodHandler[Any, Any]:
+        return grpc.unary_unary_rpc_method_handler(
+            method, request_deserializer=request.FromString,
+            response_serializer=response.SerializeToString)
+
+    return {
+        "Describe": unary(servicer.Describe, messages.DescribeRequest,
+                          messages.PluginDescription),
+        "ValidateConfig": unary(servicer.ValidateConfig, messages.ValidateConfigRequest,
+                                messages.ValidateConfigResponse),
+        "OnRequest": unary(servicer.OnRequest, messages.RequestCall, messages.RequestVerdict),
+        "OnResponse": unary(servicer.OnResponse, messages.ResponseCall,
+                            messages.ResponseVerdict),
+        "OnLog": unary(servicer.OnLog, messages.LogBatch, messages.LogAck),
+        "Exchange": grpc.stream_stream_rpc_method_handler(
+            servicer.Exchange, request_deserializer=messages.PluginCalls.FromString),
+    }
 
 
 async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
@@ -354,7 +379,10 @@ async def serve_async(plugin: Plugin[Any], address: str, *, grace: float = 5.0,
     """
     runtime = PluginRuntime(plugin)
     server = grpc.aio.server(options=_OPTIONS)
-    plugin_pb2_grpc.add_PluginServicer_to_server(_Servicer(runtime), server)
+    handlers = _handlers(_Servicer(runtime))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    # as the generated code does: calls find their handler without a lookup (not in the stubs)
+    server.add_registered_method_handlers(SERVICE, handlers)  # type: ignore[attr-defined]
     checks = health.aio.HealthServicer()  # type: ignore[attr-defined]  # missing in the stubs
     health_pb2_grpc.add_HealthServicer_to_server(checks, server)
     try:

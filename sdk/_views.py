@@ -271,11 +271,15 @@ class Request:
             raise TypeError(f"context value for {key!r} must be a string")
         self._context[key] = value
 
+    def _changed(self) -> bool:
+        """Whether this call changed anything."""
+        headers = self._headers
+        return bool(headers.set or headers.removed or self._query or self._removed_query
+                    or self._context or self._path is not None or self._body is not None)
+
     def _mutations(self) -> plugin_pb2.RequestMutations:
         """What this call changed, as the wire message (the SDK sends it)."""
-        headers = self._headers
-        if not (headers.set or headers.removed or self._query or self._removed_query
-                or self._context or self._path is not None or self._body is not None):
+        if not self._changed():
             return _UNCHANGED
         mutations = plugin_pb2.RequestMutations(
             set_headers=self._headers.entries(),
