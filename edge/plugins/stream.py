@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import socket
+from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final, cast
 from urllib.parse import unquote
@@ -79,6 +80,9 @@ PADDED: Final = 0x8
 PRIORITY_FLAG: Final = 0x20
 STREAM: Final = 1
 """The Exchange stream's id: the first and only stream a connection opens."""
+_DATA_ON_STREAM: Final = b"\x00\x00\x00\x00\x00\x01\x00"
+"""What follows a DATA frame's length on the Exchange stream: its type, no flags, the
+stream id; then the gRPC message prefix's first byte (not compressed)."""
 
 WINDOW: Final = 1 << 30
 """Receive window we announce for the connection and the stream (replenished at half)."""
@@ -179,7 +183,12 @@ class ExchangeStream(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self._next_id = 0
         self._pending: dict[int, asyncio.Future[ReplyPart]] = {}
-        self._deadlines: list[tuple[float, int]] = []
+        self._deadlines: deque[tuple[float, int]] = deque()
+        """Calls' deadlines in the order they were sent: in time order, as every call of an
+        endpoint gets the same budget; an earlier one (a retry's shorter budget) goes to
+        ``_early``. Answered calls leave them lazily (when the timer sweeps)."""
+        self._early: list[tuple[float, int]] = []
+        """A heap of the deadlines that came out of order."""
         self._timer: asyncio.TimerHandle | None = None
         self._outbox: list[bytes] = []
         self._flush_scheduled = False
@@ -258,7 +267,11 @@ class ExchangeStream(asyncio.Protocol):
         future: asyncio.Future[ReplyPart] = self.loop.create_future()
         self._pending[call_id] = future
         deadline = self.loop.time() + budget
-        heapq.heappush(self._deadlines, (deadline, call_id))
+        queue = self._deadlines
+        if not queue or queue[-1][0] <= deadline:
+            queue.append((deadline, call_id))
+        else:
+            heapq.heappush(self._early, (deadline, call_id))
         timer = self._timer
         if timer is None or deadline + DEADLINE_SLACK < timer.when():
             if timer is not None:
@@ -313,6 +326,15 @@ class ExchangeStream(asyncio.Protocol):
             message_of[call_id] = sequence
         self._unanswered[sequence] = len(self._outbox_ids)
         self._outbox_ids.clear()
+        size = 5 + len(body)  # gRPC's prefix: not compressed, the length
+        transport = self.transport
+        if not self._unsent and size <= min(self._send_window, self._stream_window,
+                                             self._peer_max_frame):
+            self._send_window -= size  # the usual case: one DATA frame, written at once
+            self._stream_window -= size
+            transport.write(b"".join((size.to_bytes(3, "big"), _DATA_ON_STREAM,
+                                      len(body).to_bytes(4, "big"), body)))
+            return
         self._unsent += b"\x00" + len(body).to_bytes(4, "big") + body
         self._send_data()
 
@@ -337,20 +359,28 @@ class ExchangeStream(asyncio.Protocol):
         """Fail the calls whose deadline passed; re-arm for the next one."""
         self._timer = None
         now = self.loop.time()
-        deadlines, pending = self._deadlines, self._pending
-        while deadlines and deadlines[0][0] <= now:
-            _, call_id = heapq.heappop(deadlines)
+        queue, early, pending = self._deadlines, self._early, self._pending
+        expired: list[int] = []
+        while queue and (queue[0][0] <= now or queue[0][1] not in pending):
+            deadline, call_id = queue.popleft()
+            if deadline <= now:
+                expired.append(call_id)
+        while early and (early[0][0] <= now or early[0][1] not in pending):
+            deadline, call_id = heapq.heappop(early)
+            if deadline <= now:
+                expired.append(call_id)
+        for call_id in expired:
             future = pending.pop(call_id, None)
-            if future is not None:
-                self._settled(call_id)
-            if future is not None and not future.done():
+            if future is None:
+                continue  # answered already
+            self._settled(call_id)
+            if not future.done():
                 future.set_exception(CallFailed("deadline exceeded",
                                                 grpc.StatusCode.DEADLINE_EXCEEDED))
-        while deadlines and deadlines[0][1] not in pending:
-            heapq.heappop(deadlines)  # answered already
-        if deadlines:
-            self._timer = self.loop.call_at(max(deadlines[0][0], now) + DEADLINE_SLACK,
-                                            self._expire)
+        if queue or early:
+            first = min(queue[0][0], early[0][0]) if queue and early \
+                else queue[0][0] if queue else early[0][0]
+            self._timer = self.loop.call_at(max(first, now) + DEADLINE_SLACK, self._expire)
         self._drained()
 
     # -- frames from the peer -------------------------------------------------------------

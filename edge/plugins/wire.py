@@ -16,6 +16,7 @@ from typing import Final
 __all__ = [
     "EMPTY_PROCEED",
     "ReplyPart",
+    "add_encoded_pair",
     "add_field",
     "add_pair",
     "add_string",
@@ -94,8 +95,11 @@ def add_string(parts: list[bytes], tag: bytes, value: str) -> None:
 def add_pair(parts: list[bytes], tag: bytes, name: str, value: str) -> None:
     """Add a ``{1: name, 2: value}`` message field (a map entry, a header, a query entry)
     without building the inner message first."""
-    key = name.encode()
-    data = value.encode()
+    add_encoded_pair(parts, tag, name.encode(), value.encode())
+
+
+def add_encoded_pair(parts: list[bytes], tag: bytes, key: bytes, data: bytes) -> None:
+    """:func:`add_pair` with the name and value already UTF-8."""
     key_size = len(key)
     data_size = len(data)
     parts.append(tag)

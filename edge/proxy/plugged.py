@@ -48,7 +48,13 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
-from edgeway.edge.plugins.wire import add_field, add_pair, add_string, varint
+from edgeway.edge.plugins.wire import (
+    add_encoded_pair,
+    add_field,
+    add_pair,
+    add_string,
+    varint,
+)
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -245,8 +251,9 @@ class PluginStep(PolicyHandler):
             for name, values in view.query_params.items():
                 for value in values:
                     add_pair(out, b"\x22", name, value)
-        for name, value in view.headers.items():
-            add_pair(out, b"\x2a", name, value)
+        if view.header_changes is not None or not _add_received_headers(out, head.raw):
+            for name, value in view.headers.items():
+                add_pair(out, b"\x2a", name, value)
         add_string(out, b"\x32", view.client_ip)
         out.append(b"\x3a\x04http")
         add_string(out, b"\x42", view.route_id)
@@ -424,6 +431,24 @@ def _query_params(view: PolicyView) -> Mapping[str, tuple[str, ...]]:
 
 def _no_query() -> Mapping[str, tuple[str, ...]]:
     return {}
+
+
+def _add_received_headers(parts: list[bytes], raw: list[tuple[bytes, bytes]]) -> bool:
+    """Add the request's headers as received to a request message's pieces, straight from
+    their bytes (names lower-cased, values as UTF-8): what :attr:`PolicyView.headers` would
+    give, without building it and without decoding. ``False`` (and nothing added) when a name
+    repeats: those are sent joined, from the mapping."""
+    start = len(parts)
+    seen: set[bytes] = set()
+    for name, value in raw:
+        key = name.lower()
+        if key in seen:
+            del parts[start:]
+            return False
+        seen.add(key)
+        add_encoded_pair(parts, b"\x2a", key,
+                         value if value.isascii() else value.decode("latin-1").encode())
+    return True
 
 
 def _trace(view: PolicyView) -> Mapping[str, str]:

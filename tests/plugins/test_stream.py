@@ -11,7 +11,9 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_asyncio
 
+from edgeway.common.plugins.transport import CallFailed
 from edgeway.edge.plugins import PluginClients, PluginInstance
+from edgeway.edge.plugins.stream import StreamCalls
 from edgeway.sdk.testing import PluginProcess, make_request
 from edgeway.v1 import plugin_pb2
 from tests.plugins.conftest import ECHO, endpoint
@@ -107,3 +109,30 @@ async def test_a_plugin_stopping_gracefully_answers_the_calls_it_already_has() -
             assert "unavailable" in after.failure
     finally:
         process.stop()
+
+
+async def test_a_call_with_a_shorter_budget_than_those_before_it_ends_at_its_own_deadline(
+        echo: PluginProcess) -> None:
+    # one replica, one stream: deadlines sent out of time order (a retry's shorter budget)
+    calls = StreamCalls([("127.0.0.1", echo.port)], [f"127.0.0.1:{echo.port}"])
+    slow = make_request(headers={"x-sleep-ms": "2000"}).SerializeToString()
+    loop = asyncio.get_running_loop()
+    ended: dict[str, float] = {}
+
+    async def call(name: str, budget: float) -> None:
+        started = loop.time()
+        with pytest.raises(CallFailed, match="deadline exceeded"):
+            await calls.request(slow, b"", budget, {})
+        ended[name] = loop.time() - started
+
+    try:
+        first = asyncio.create_task(call("long", 0.9))
+        await asyncio.sleep(0.05)
+        await asyncio.gather(first, call("short", 0.2))
+        assert 0.2 <= ended["short"] < 0.6 <= 0.9 <= ended["long"] < 1.5, ended
+        answered = await calls.request(make_request(headers={"x-id": "after"}).SerializeToString(),
+                                       b"", 2.0, {})
+        assert answered is not None  # the stream still serves calls
+        assert {h.name: h.value for h in answered.proceed.set_headers}["x-echo-id"] == "after"
+    finally:
+        await calls.close()
