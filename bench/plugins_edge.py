@@ -31,9 +31,11 @@ core 2 alone. Latency at one connection: every process on core 0 (re-pinned, as 
 ``bench/proxy.py``), so no request waits for an idle core to wake up and the p50 added is the
 work of the round trip. wrk alternates between the edges run after run (a round: each edge
 once); each figure in the table is from the median run (by req/s) of ``--runs``. The share of
-the no-plugin req/s held against a target is the median of the rounds' paired ratios (within a
-round, whose runs are seconds apart), with the lowest and highest round: this machine's speed
-drifts between rounds by more than the difference measured. ``--latency-pinning split`` keeps
+the no-plugin req/s held against a target is the median over the rounds of each run's ratio to
+the mean of the no-plugin runs just before and after it (the no-plugin edge runs once more,
+closing the last round), with the lowest and highest round: this machine's speed drifts within
+tens of seconds by more than the difference measured, and the runs on either side cancel a
+steady drift that a ratio to the run before alone would carry. ``--latency-pinning split`` keeps
 the req/s pinning for the one-connection runs instead (edge and plugin on their own cores, as
 they would be on separate machines, at the price of idle-core wake-ups). Targets are printed
 next to the figures, never asserted. Every process started here is stopped by its PID.
@@ -54,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import proxy  # bench/proxy.py: the route table and the process helpers
-from proxy import family, free_port, paired, pinned, repin, stop, wait_port
+from proxy import bracketed, family, free_port, pinned, repin, stop, wait_port
 
 from edgeway.edge import native
 
@@ -335,6 +337,8 @@ def main() -> None:
             for _ in range(args.runs):
                 for edge in edges:
                     loaded[edge.mode].append(wrk(edge, args.connections, args.seconds, near))
+            # the no-plugin edge once more, after the last round (see bracketed())
+            loaded["none"].append(wrk(edges[0], args.connections, args.seconds, near))
             for edge in edges:
                 if args.latency_pinning == "shared":
                     edge.pin(near, near)
@@ -377,9 +381,11 @@ def report(medians: dict[str, tuple[Sample, Sample]], rounds: dict[str, list[Sam
         if mode not in medians:
             continue
         many, one = medians[mode]
-        mid, low, high = paired([s.rps for s in rounds[mode]], [s.rps for s in rounds["none"]])
+        mid, low, high = bracketed([s.rps for s in rounds[mode]],
+                                   [s.rps for s in rounds["none"]])
         print(f"{CONFIGS[mode]}: {mid:.1%} of the no-plugin req/s, median of the "
-              f"{len(rounds[mode])} rounds' paired ratios (rounds {low:.1%} to {high:.1%}; by the "
+              f"{len(rounds[mode])} rounds' ratios to the no-plugin runs around them (rounds "
+              f"{low:.1%} to {high:.1%}; by the "
               f"medians above {many.rps / base.rps:.1%}; target >= {target:.0%}); by edge CPU per "
               f"request {base.edge_us / many.edge_us:.1%}; "
               f"{one.p50_us - base_one.p50_us:+.0f} us at p50, one connection"

@@ -23,10 +23,11 @@ Needs the Debian packages ``wrk`` and ``nginx`` and ``redis-server``. What runs:
 Pinning on 2+ cores: wrk, the upstream nginx and Redis on core 0, the edges on core 1 (one at a
 time is loaded; idle ones cost nothing). wrk alternates between the edges run after run (a
 round: each edge once); each figure in the table is the median of ``--runs`` runs. The cost
-against a target is the median of the rounds' paired costs (``1 - policies / none`` within a
-round, whose runs are seconds apart), with the lowest and highest round: this machine's speed
-drifts between rounds by more than the policies cost. Every process started here is stopped by
-its PID.
+against a target is the median over the rounds of ``1 - policies / none``, ``none`` being the
+mean of the no-policy runs just before and after (that edge runs once more, closing the last
+round), with the lowest and highest round: this machine's speed drifts within tens of seconds
+by more than the policies cost, and the runs on either side cancel a steady drift. Every
+process started here is stopped by its PID.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from proxy import free_port, paired, pinned, stop, wait_port  # bench/proxy.py: same helpers
+from proxy import bracketed, free_port, pinned, stop, wait_port  # bench/proxy.py: same helpers
 
 from edgeway.edge import native
 
@@ -168,6 +169,8 @@ def main() -> None:
                 for edge in edges:
                     results.setdefault(edge.name, []).append(
                         wrk(edge.port, args.connections, args.seconds, near))
+            none = next(edge for edge in edges if edge.name == "none")  # once more, closing
+            results["none"].append(wrk(none.port, args.connections, args.seconds, near))
         finally:
             for process in reversed(processes):
                 stop(process, signal.SIGQUIT if process is nginx else signal.SIGTERM)
@@ -194,9 +197,10 @@ def report(results: dict[str, list[tuple[float, float]]], args: argparse.Namespa
     rounds = [rps for rps, _ in results["none"]]
     for name, target in (("local", 0.15), ("cluster", 0.40), ("exact", 0.40)):
         cost = 1 - medians[name][0] / base
-        mid, low, high = paired([rps for rps, _ in results[name]], rounds)
-        print(f"{POLICIES[name]}: {1 - mid:.1%} of the edge's req/s, median of the {len(rounds)} "
-              f"rounds' paired costs (rounds {1 - high:.1%} to {1 - low:.1%}; by the medians "
+        mid, low, high = bracketed([rps for rps, _ in results[name]], rounds)
+        print(f"{POLICIES[name]}: {1 - mid:.1%} of the edge's req/s, median of the "
+              f"{len(results[name])} rounds' costs against the no-policy runs around them "
+              f"(rounds {1 - high:.1%} to {1 - low:.1%}; by the medians "
               f"above {cost:.1%}, +{1e6 / medians[name][0] - 1e6 / base:.1f} us/request; "
               f"target <= {target:.0%})")  # fmt: skip
     if "baseline" in medians:

@@ -248,11 +248,14 @@ def wrk(port: int, connections: int, seconds: float, cpus: str | None) -> Result
     return Result(float(rps.group(1)), _latency(text, "50%"), _latency(text, "99%"))
 
 
-def paired(measured: list[float], base: list[float]) -> tuple[float, float, float]:
-    """Median, lowest and highest of ``measured[i] / base[i]``: runs of one round are adjacent
-    in time, so their ratio cancels the machine's drift between rounds (on a shared VM its
-    speed wanders by 10-30% over tens of seconds)."""
-    ratios = sorted(m / b for m, b in zip(measured, base, strict=True))
+def bracketed(measured: list[float], base: list[float]) -> tuple[float, float, float]:
+    """Median, lowest and highest of ``measured[i]`` over the mean of the baseline runs on
+    either side of it in time, ``base[i]`` and ``base[i + 1]`` (the baseline runs once more
+    than ``measured``, closing the last round). On a shared VM the machine's speed wanders by
+    10-30% over tens of seconds: a ratio to the baseline run before alone carries any drift
+    between the two, the mean of the runs before and after cancels a steady one."""
+    ratios = sorted(m / ((b + after) / 2)
+                    for m, b, after in zip(measured, base[:-1], base[1:], strict=True))
     return ratios[len(ratios) // 2], ratios[0], ratios[-1]
 
 

@@ -82,6 +82,8 @@ class KeyBuilder:
         self.consumer = spec.consumer
         self.route = spec.route
         self.client_address = spec.client_address
+        self.plain = not (self.query or self.consumer or self.route or self.client_address)
+        """The key is made of headers only (:meth:`of_headers`; an authorizer's token)."""
 
     def __call__(self, instance_key: bytes, request: plugin_pb2.HttpRequest) -> Hashable:
         """The key of a request message (repeated headers joined with ``,``, as the edge sends
@@ -121,6 +123,13 @@ class KeyBuilder:
         if self.client_address:
             parts.append(client_address)
         return tuple(parts)
+
+    def of_headers(self, instance_key: bytes, header: Callable[[str], str | None]) -> Hashable:
+        """:meth:`of_parts` for a :attr:`plain` spec, without the parts it does not read."""
+        names = self.headers
+        if len(names) == 1:
+            return (instance_key, header(names[0]))
+        return (instance_key, *[header(name) for name in names])
 
 
 class VerdictCache(Generic[V]):

@@ -166,8 +166,11 @@ class PluginStep(PolicyHandler):
         keys = self.client.keys
         if keys is None:
             return None, None
+        if keys.plain:  # headers only: the usual key, an authorizer's token
+            key = keys.of_headers(self.instance.key, view.header)
+            return key, self.client.cached(key)
         consumer = view.consumer
-        # a key without query parameters (the usual one) makes no closure per request
+        # a key without query parameters makes no closure per request
         query = partial(_query_params, view) if keys.query else _no_query
         key = keys.of_parts(self.instance.key, view.header, query,
                             consumer.name if consumer is not None else "", view.route_id,
@@ -179,7 +182,10 @@ class PluginStep(PolicyHandler):
         prefix = self.prefix
         if prefix:
             forged: list[str] | None = None
+            size = len(prefix)
             for name, _ in view.head.raw:  # no header mapping built: most requests have none
+                if len(name) < size:  # most names are shorter than the prefix
+                    continue
                 lower = lower_name(name)
                 if lower.startswith(prefix):
                     if forged is None:

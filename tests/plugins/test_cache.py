@@ -124,3 +124,13 @@ async def test_a_key_made_from_the_edge_request_parts_equals_the_key_of_its_mess
     other = keys.of_parts(b"instance", {"authorization": "t2", "x-tenant": "a"}.get,
                           lambda: {"page": ("2",), "sort": ("x", "y")}, "acme", "r", "10.0.0.1")
     assert other != parts
+
+
+@pytest.mark.parametrize("names", [["Authorization"], ["authorization", "X-Tenant", "x-none"]])
+async def test_a_key_of_headers_only_is_the_key_of_its_parts(names: list[str]) -> None:
+    keys = KeyBuilder(plugin_pb2.CacheKeySpec(headers=names))
+    assert keys.plain
+    header = {"authorization": "t1", "x-tenant": "a"}.get
+    assert keys.of_headers(b"i", header) == keys.of_parts(b"i", header, dict, "c", "r", "ip")
+    assert keys.of_headers(b"i", header) != keys.of_headers(b"j", header)
+    assert not KeyBuilder(plugin_pb2.CacheKeySpec(headers=names, route=True)).plain
