@@ -30,7 +30,10 @@ so a run limited by core 0 rather than the edge shows. With 3 cores or more the 
 core 2 alone. Latency at one connection: every process on core 0 (re-pinned, as in
 ``bench/proxy.py``), so no request waits for an idle core to wake up and the p50 added is the
 work of the round trip. wrk alternates between the edges run after run (a round: each edge
-once); each figure in the table is from the median run (by req/s) of ``--runs``. The share of
+once); each figure in the table is from the median run (by req/s) of ``--runs``. Every round
+starts fresh edge and plugin processes: processes running the same code differ here
+persistently (four identical edges, five rounds: medians from 33.7k to 37.6k req/s), which
+would otherwise bias every run of a config alike. The share of
 the no-plugin req/s held against a target is the median over the rounds of each run's ratio to
 the mean of the no-plugin runs just before and after it (the no-plugin edge runs once more,
 closing the last round), with the lowest and highest round: this machine's speed drifts within
@@ -193,6 +196,11 @@ class Edge:
                          f"(got {status} {body.strip()[:300]!r}): the edge did not apply the "
                          "plugin's verdict")  # fmt: skip
 
+    def stop(self) -> None:
+        stop(self.process)
+        if self.plugin is not None:
+            stop(self.plugin)
+
     def pin(self, cpus: str | None, plugin_cpus: str | None) -> None:
         repin(self.process.pid, cpus)
         if self.plugin is not None:
@@ -325,20 +333,29 @@ def main() -> None:
         processes.append(nginx)
         try:
             wait_port(upstream, nginx, timeout=30.0)
-            edges = [Edge(mode, upstream, folder, far, plug, processes) for mode in modes]
-            for edge in edges:
-                edge.check()
-                warm = wrk(edge, args.connections, 1, near)  # warm-up
-                if edge.mode == "noop" and warm.plugin_us < 5:
-                    sys.exit(
-                        f"noop: the edge did not call the plugin: the plugin process spent "
-                        f"{warm.plugin_us:.1f} us of CPU per request during the warm-up"
-                    )
-            for _ in range(args.runs):
+
+            def fresh() -> list[Edge]:
+                """New edge and plugin processes, checked and warmed up."""
+                edges = [Edge(mode, upstream, folder, far, plug, processes) for mode in modes]
+                for edge in edges:
+                    edge.check()
+                    warm = wrk(edge, args.connections, 1, near)  # warm-up
+                    if edge.mode == "noop" and warm.plugin_us < 5:
+                        sys.exit(
+                            f"noop: the edge did not call the plugin: the plugin process spent "
+                            f"{warm.plugin_us:.1f} us of CPU per request during the warm-up"
+                        )
+                return edges
+
+            for index in range(args.runs):
+                edges = fresh()  # every round (see the module docstring)
                 for edge in edges:
                     loaded[edge.mode].append(wrk(edge, args.connections, args.seconds, near))
-            # the no-plugin edge once more, after the last round (see bracketed())
-            loaded["none"].append(wrk(edges[0], args.connections, args.seconds, near))
+                if index == args.runs - 1:  # the no-plugin edge once more (see bracketed())
+                    loaded["none"].append(wrk(edges[0], args.connections, args.seconds, near))
+                for edge in edges:
+                    edge.stop()
+            edges = fresh()
             for edge in edges:
                 if args.latency_pinning == "shared":
                     edge.pin(near, near)
@@ -398,7 +415,8 @@ def report(medians: dict[str, tuple[Sample, Sample]], rounds: dict[str, list[Sam
               f"{one.p50_us - base_one.p50_us:+.0f} us at p50, one connection; the plugin "
               f"process {many.plugin_us:.1f} us of CPU per call")  # fmt: skip
     if "authorizer" in medians:
-        print(f"authorizer: {introspections} introspection call(s) in the whole run (the other "
+        print(f"authorizer: {introspections} introspection call(s) in the whole run, a first one "
+              "per authorizer edge started (the other "
               "requests were verdict-cache hits)")  # fmt: skip
     print("busy c0/c1: cores 0 (wrk, nginx, plugins) and 1 (the edge) in the median run, "
           "whatever ran there; core 0 near 100% means req/s was limited by core 0, not only by "
