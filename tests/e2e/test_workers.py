@@ -120,8 +120,10 @@ def test_a_worker_that_dies_is_started_again_with_the_current_config(
                 else []
 
         after = wait_until(respawned, timeout=15, what="the dead worker started again")
-        assert after[0]["restarts"] == 1
-        assert after[0]["version"] == version
+        # a relaunch that fails (under load, a worker too slow to install the config) is
+        # counted and retried; the supervisor's log says why
+        assert after[0]["restarts"] >= 1, edge.process.log_tail()
+        assert after[0]["version"] == version, edge.process.log_tail()
         assert after[1]["pid"] == before[1]["pid"]
         for _ in range(10):
             assert edge.get("/status").body == "alive"
