@@ -35,12 +35,14 @@ _METHODS: Final = {
 }
 _getrandbits: Final = random.getrandbits
 _NAMES: dict[bytes, str] = {}
-"""Header names as clients spell them, lower case (the common ones cost one lookup)."""
+"""Header names as clients and upstreams spell them, lower case (the common ones cost one
+lookup): one memo for request and response heads."""
 _NAMES_LIMIT: Final = 2048
 
 
 def lower_name(name: bytes) -> str:
-    """Header ``name`` as a client spelled it, in lower case (the common ones: one lookup)."""
+    """Header ``name`` as a client or an upstream spelled it, in lower case (the common ones:
+    one lookup)."""
     key = _NAMES.get(name)
     if key is None:
         key = name.decode("latin-1").lower()

@@ -34,15 +34,13 @@ from edgeway.edge.policies.chain import run_response
 from edgeway.edge.proxy.attempts import AttemptExchange
 from edgeway.edge.proxy.errors import EdgeError
 from edgeway.edge.proxy.local import header_line
+from edgeway.edge.proxy.request import lower_name
 
 __all__ = ["ReplaceResponse", "ResponseHooks", "UpstreamResponse"]
 
 log = structlog.get_logger(__name__)
 
 _NO_BODY: Final = frozenset({204, 304})
-_NAMES: dict[bytes, str] = {}
-"""Response header names as upstreams spell them, lower case."""
-_NAMES_LIMIT: Final = 2048
 
 
 class ReplaceResponse(Exception):
@@ -173,14 +171,8 @@ class ResponseHooks(AttemptExchange):
         assert view is not None
         replaced = view.replaced
         if replaced:
-            names = _NAMES
             for index in range(1, len(lines), 4):
-                name = names.get(lines[index])
-                if name is None:
-                    name = lines[index].decode("latin-1").lower()
-                    if len(names) < _NAMES_LIMIT:
-                        names[lines[index]] = name
-                if name in replaced:
+                if lower_name(lines[index]) in replaced:
                     self._drop(lines, replaced)
                     break
         view.add_response_lines(lines)
@@ -189,7 +181,7 @@ class ResponseHooks(AttemptExchange):
     def _drop(lines: list[bytes], replaced: Collection[str]) -> None:
         kept = lines[:1]
         for index in range(1, len(lines), 4):
-            if lines[index].decode("latin-1").lower() not in replaced:
+            if lower_name(lines[index]) not in replaced:
                 kept += lines[index : index + 4]
         lines[:] = kept
 
