@@ -13,6 +13,7 @@ plugin here so every test folder can use its fixtures.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -25,6 +26,17 @@ from edgeway.controlplane.store.client import EtcdClient
 pytest_plugins = ["tests.support.controlplane"]
 
 EtcdKeys = Callable[[str], Awaitable[dict[bytes, bytes]]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM (a CI job's timeout, a ``kill``) ends the run as Ctrl-C does: pytest unwinds and
+    every fixture stops the processes it started (etcd, Redis, control planes, edges, plugins)
+    instead of leaving them running."""
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
