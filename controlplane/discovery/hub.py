@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import structlog
 
+from edgeway.common.tasks import stop_tasks
 from edgeway.controlplane.discovery.payloads import Payload, PushCache
 from edgeway.controlplane.store import Stage, StageChanges, Store
 
@@ -61,11 +62,7 @@ class StageHub:
         tasks = [t for t in (self._watcher, *self._timers.values()) if t is not None]
         self._watcher = None
         self._timers.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(*tasks)
         await self.cache.close()
 
     def stage(self, name: str) -> Stage | None:

@@ -18,7 +18,6 @@ the event loop for big configs, and keeps the most recently used ones. A renderi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from edgeway.common.config.canonical import canonical_bytes, hash_bytes
 from edgeway.common.config.variables import render_for_stage
 from edgeway.common.errors import ConfigInvalid
+from edgeway.common.tasks import stop_tasks
 from edgeway.controlplane.store import Version
 from edgeway.v1.discovery_pb2 import ConfigPush, ServerMessage
 
@@ -97,11 +97,7 @@ class PushCache:
         """Cancel builds in progress and forget everything."""
         tasks = list(self._entries.values())
         self._entries.clear()
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(*tasks)
 
     async def _build(self, stage: str, version: int) -> Payload:
         loaded = await self._load(version)

@@ -30,6 +30,7 @@ import structlog
 from opentelemetry import propagate, trace
 
 from edgeway.common.errors import ConfigInvalid
+from edgeway.common.tasks import stop_tasks
 from edgeway.controlplane.discovery.hub import StageHub
 from edgeway.controlplane.discovery.payloads import Payload
 from edgeway.controlplane.discovery.registry import FleetRegistry, NackMemory
@@ -136,11 +137,7 @@ class EdgeSession:
                 raise failure
             return str(finished.result() or "the registry record was taken over")
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await stop_tasks(*tasks)
             self._hub.unsubscribe(self.stage, self._wake)
             for sent in self._sent.values():
                 sent.span.set_status(trace.Status(trace.StatusCode.ERROR, "stream ended"))

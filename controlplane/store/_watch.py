@@ -30,6 +30,7 @@ import grpc.aio
 import structlog
 from grpc.aio import EOF  # type: ignore[attr-defined]  # not in grpc-stubs
 
+from edgeway.common.tasks import stop_tasks
 from edgeway.controlplane.store._rpc import reason_of
 from edgeway.controlplane.store.api import StoreError
 
@@ -154,9 +155,7 @@ class _Attempt:
             raise _StreamLost("etcd did not answer within the deadline") from None
         finally:
             if ticker is not None:
-                ticker.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await ticker
+                await stop_tasks(ticker)  # a cancellation of the watch itself goes on
             call.cancel()
             await self._channel.close(None)
 

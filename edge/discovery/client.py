@@ -32,6 +32,7 @@ import structlog
 from opentelemetry import propagate, trace
 
 from edgeway.common.errors import ConfigInvalid
+from edgeway.common.tasks import stop_tasks
 from edgeway.edge.discovery import cache
 from edgeway.edge.discovery.backoff import Backoff
 from edgeway.v1.discovery_pb2 import (
@@ -187,10 +188,7 @@ class DiscoveryClient:
                                                  return_when=asyncio.FIRST_COMPLETED)
                     return done.pop().result() or "heartbeat ended"
                 finally:
-                    for task in (heartbeats, reader):
-                        task.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, Exception):
-                            await task
+                    await stop_tasks(heartbeats, reader)
             finally:
                 stream.open = False
                 if self._stream is stream:

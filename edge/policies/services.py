@@ -19,7 +19,6 @@ One :class:`Services` per edge process, made at start-up and closed at shutdown:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Hashable
@@ -28,6 +27,8 @@ from typing import Any, TypeVar
 import aiohttp
 import structlog
 from redis.asyncio import Redis
+
+from edgeway.common.tasks import stop_tasks
 
 __all__ = ["Services"]
 
@@ -110,11 +111,7 @@ class Services:
         """Cancel and await owned tasks, close the HTTP session and an owned Redis client."""
         self.closed = True
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await stop_tasks(*tasks)
         for close in reversed(self._closers):
             close()
         if self._session is not None:
