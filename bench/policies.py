@@ -122,7 +122,8 @@ class LeanExchange:
         self.response_headers.append((name, value))
 
     def set_response_line(self, name: str, line: bytes) -> None:
-        self.response_headers.append((name, line.decode("latin-1")))
+        value = line[len(name) + 2 : -2]  # "name: value\r\n"
+        self.response_headers.append((name, value.decode("latin-1")))
 
     def add_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))
