@@ -195,8 +195,8 @@ class _Servicer:
             if traced:
                 parent = context_of(call.trace_context) if call.trace_context else None
                 with span(self.name, phase, parent) as current:
-                    return await self._verdict(call)
-            return await self._verdict(call)
+                    return await self._verdict(call, kind)
+            return await self._verdict(call, kind)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is None or task not in deadlines.expired:
@@ -210,8 +210,8 @@ class _Servicer:
         error = plugin_pb2.CallError(call_id=call_id, message=failure.message)
         return reply(ERROR, error.SerializeToString())
 
-    async def _verdict(self, call: plugin_pb2.PluginCall) -> bytes:
-        if call.HasField("request"):
+    async def _verdict(self, call: plugin_pb2.PluginCall, kind: str) -> bytes:
+        if kind == "request":
             return reply(REQUEST, await self.runtime.encoded_request(call.request))
         verdict = await self.runtime.on_response(call.response)
         return reply(RESPONSE, verdict.SerializeToString())
@@ -274,22 +274,19 @@ class _Started:
 
     def __await__(self) -> Generator[Any, Any, bytes]:
         call, waiting = self.call, self.waiting
-        while True:
-            try:
-                sent = yield waiting
-            except GeneratorExit:
-                call.close()
-                raise
-            except BaseException as exc:  # handed to the call, as a task would
+        try:
+            while True:
                 try:
+                    sent = yield waiting
+                except GeneratorExit:
+                    call.close()
+                    raise
+                except BaseException as exc:  # handed to the call, as a task would
                     waiting = call.throw(exc)
-                except StopIteration as done:
-                    return cast(bytes, done.value)
-            else:
-                try:
+                else:
                     waiting = call.send(sent)
-                except StopIteration as done:
-                    return cast(bytes, done.value)
+        except StopIteration as done:  # the call returned its reply
+            return cast(bytes, done.value)
 
 
 def _start(call: Coroutine[Any, Any, bytes]) -> bytes | _Started | None:

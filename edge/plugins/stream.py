@@ -117,13 +117,13 @@ def encode_request_call(call_id: int, request: bytes, config: bytes, timeout_ms:
     """``PluginCall{request: RequestCall{call_id, request, config}, timeout_ms, trace_context}``
     from the serialized ``HttpRequest`` and ``Struct``, ready to join a ``PluginCalls``."""
     call = varint(call_id)
-    inner = [b"\x08", call, b"\x12", varint(len(request)), request]
-    size = 1 + len(call) + len(inner[3]) + 1 + len(request)
+    request_size = varint(len(request))
+    inner = [b"\x08", call, b"\x12", request_size, request]
+    size = 1 + len(call) + 1 + len(request_size) + len(request)
     if config:
-        inner.append(b"\x1a")
-        inner.append(varint(len(config)))
-        inner.append(config)
-        size += 1 + len(inner[6]) + len(config)
+        config_size = varint(len(config))
+        inner += (b"\x1a", config_size, config)
+        size += 1 + len(config_size) + len(config)
     return plugin_call(b"\x0a", inner, size, timeout_ms, trace)
 
 
@@ -378,8 +378,7 @@ class ExchangeStream(asyncio.Protocol):
                 future.set_exception(CallFailed("deadline exceeded",
                                                 grpc.StatusCode.DEADLINE_EXCEEDED))
         if queue or early:
-            first = min(queue[0][0], early[0][0]) if queue and early \
-                else queue[0][0] if queue else early[0][0]
+            first = min([left[0][0] for left in (queue, early) if left])
             self._timer = self.loop.call_at(max(first, now) + DEADLINE_SLACK, self._expire)
         self._drained()
 

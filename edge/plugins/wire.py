@@ -98,12 +98,17 @@ def add_pair(parts: list[bytes], tag: bytes, name: str, value: str) -> None:
     add_encoded_pair(parts, tag, name.encode(), value.encode())
 
 
+def _pair_size(key_size: int, data_size: int) -> int:
+    """Bytes of a ``{1: name, 2: value}`` message of these sizes."""
+    return 2 + _size(key_size) + key_size + _size(data_size) + data_size
+
+
 def add_encoded_pair(parts: list[bytes], tag: bytes, key: bytes, data: bytes) -> None:
     """:func:`add_pair` with the name and value already UTF-8."""
     key_size = len(key)
     data_size = len(data)
     parts.append(tag)
-    parts.append(varint(2 + _size(key_size) + key_size + _size(data_size) + data_size))
+    parts.append(varint(_pair_size(key_size, data_size)))
     parts.append(b"\x0a")
     parts.append(varint(key_size))
     parts.append(key)
@@ -118,7 +123,7 @@ def pair(tag: bytes, name: str, value: str) -> bytes:
     data = value.encode()
     key_size = len(key)
     data_size = len(data)
-    size = varint(2 + _size(key_size) + key_size + _size(data_size) + data_size)
+    size = varint(_pair_size(key_size, data_size))
     return b"".join((tag, size, b"\x0a", varint(key_size), key, b"\x12", varint(data_size), data))
 
 
