@@ -15,12 +15,12 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from edgeway.edge.compile.model import CircuitBreakerSettings
 from edgeway.v1 import plugin_pb2
 
-__all__ = ["BreakerState", "CircuitBreaker", "KeyBuilder", "VerdictCache"]
+__all__ = ["BreakerState", "CircuitBreaker", "HeaderSource", "KeyBuilder", "VerdictCache"]
 
 V = TypeVar("V")
 
@@ -124,12 +124,20 @@ class KeyBuilder:
             parts.append(client_address)
         return tuple(parts)
 
-    def of_headers(self, instance_key: bytes, header: Callable[[str], str | None]) -> Hashable:
-        """:meth:`of_parts` for a :attr:`plain` spec, without the parts it does not read."""
+    def of_headers(self, instance_key: bytes, request: HeaderSource) -> Hashable:
+        """:meth:`of_parts` for a :attr:`plain` spec, without the parts it does not read
+        (``request.header`` as ``of_parts``'s ``header``)."""
         names = self.headers
         if len(names) == 1:
-            return (instance_key, header(names[0]))
-        return (instance_key, *[header(name) for name in names])
+            return (instance_key, request.header(names[0]))
+        return (instance_key, *[request.header(name) for name in names])
+
+
+class HeaderSource(Protocol):
+    """What :meth:`KeyBuilder.of_headers` reads: a request's headers by lower-case name,
+    repeated ones joined (the proxy's ``PolicyView``)."""
+
+    def header(self, name: str) -> str | None: ...
 
 
 class VerdictCache(Generic[V]):

@@ -13,7 +13,7 @@ Chaining rule (``docs/policies.md``, *Chaining authentication*): an authenticati
 
 A later policy that verifies a credential replaces the anonymous consumer; one without
 ``anonymous`` still demands its own credential. Whether the caller was verified or is the
-fallback is recorded in :attr:`Exchange.context` under :data:`CALLER`.
+fallback is :attr:`Exchange.verified`.
 """
 
 from __future__ import annotations
@@ -33,19 +33,17 @@ if TYPE_CHECKING:
     from edgeway.edge.compile.model import CompiledConsumer, CompiledCredential
 
 __all__ = [
-    "ANONYMOUS",
     "ANONYMOUS_FIELD",
     "ANONYMOUS_HEADER",
-    "CALLER",
     "CONSUMER_HEADER",
     "CONSUMER_NAME",
     "CREDENTIAL_HEADER",
     "END",
     "UNKNOWN_ANONYMOUS",
-    "VERIFIED",
     "Anonymous",
     "anonymous_names_a_consumer",
     "identify",
+    "identity_changes",
     "unauthorized",
 ]
 
@@ -58,12 +56,6 @@ CREDENTIAL_HEADER = "x-credential-id"
 ANONYMOUS_HEADER = "x-anonymous-consumer"
 """Upstream request header ``true`` when the consumer is an anonymous fallback (removed
 otherwise, whatever the client sent)."""
-
-CALLER = "auth.caller"
-"""``Exchange.context`` key: :data:`VERIFIED` or :data:`ANONYMOUS` once an authentication
-policy decided who the caller is."""
-VERIFIED = "verified"
-ANONYMOUS = "anonymous"
 
 UNKNOWN_ANONYMOUS = "names no configured consumer"
 
@@ -85,13 +77,24 @@ def identify(
     exchange: Exchange,
     consumer: CompiledConsumer | None,
     credential: CompiledCredential | None,
-    hidden: str | None = None,
+    changes: Mapping[str, str | None] | None = None,
 ) -> None:
     """Record the verified caller on the exchange and tell the upstream who it is (replacing
-    an anonymous consumer an earlier policy fell back to); ``hidden``: a request header to
-    remove in the same change (the credential's own, ``hide_credentials``)."""
+    an anonymous consumer an earlier policy fell back to): with ``changes``, those of
+    :func:`identity_changes` for the same caller (a policy that kept them), else its own."""
     exchange.authenticate(consumer, credential)
-    exchange.context[CALLER] = VERIFIED
+    exchange.change_headers(changes if changes is not None
+                            else identity_changes(consumer, credential))  # fmt: skip
+
+
+def identity_changes(
+    consumer: CompiledConsumer | None,
+    credential: CompiledCredential | None,
+    hidden: str | None = None,
+) -> Mapping[str, str | None]:
+    """The upstream header changes naming the verified caller, immutable and memoized;
+    ``hidden``: a request header to remove in the same change (the credential's own,
+    ``hide_credentials``)."""
     name = consumer.name if consumer is not None else None
     credential_id = credential.id if credential is not None and credential.id else None
     key = (name, credential_id, hidden)
@@ -103,12 +106,12 @@ def identify(
         if hidden is not None:
             built[hidden] = None
         changes = _IDENTITIES.put(key, MappingProxyType(built))
-    exchange.change_headers(changes)
+    return changes
 
 
 _IDENTITIES: Final[Memo[tuple[str | None, str | None, str | None],
                         Mapping[str, str | None]]] = Memo(4096)  # fmt: skip
-""":func:`identify`'s header changes by consumer, credential and hidden header: immutable, so
+""":func:`identity_changes` by consumer, credential and hidden header: immutable, so
 the proxy takes them as they are and renders their lines once."""
 
 
@@ -154,7 +157,7 @@ class Anonymous:
 
     def run(self, exchange: Exchange, authenticate: Authenticate) -> Outcome | Awaitable[Outcome]:
         """Skip a verified caller, else ``authenticate`` with a 401 turned into the fallback."""
-        if exchange.context.get(CALLER) == VERIFIED:
+        if exchange.verified:
             return None
         outcome = authenticate(exchange)
         if outcome is None:
@@ -171,7 +174,6 @@ class Anonymous:
         consumer = self.consumer
         if refusal.status != 401 or consumer is None:
             return refusal
-        exchange.authenticate(consumer, None)
-        exchange.context[CALLER] = ANONYMOUS
+        exchange.authenticate(consumer, None, verified=False)
         exchange.change_headers(self.changes)
         return None

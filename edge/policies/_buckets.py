@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from mypy_extensions import mypyc_attr
 
-__all__ = ["BUCKET_SCRIPT", "REFILL_LUA", "BucketTable", "LocalBuckets", "Take"]
+__all__ = ["BUCKET_SCRIPT", "REFILL_LUA", "BucketTable", "LocalBuckets"]
 
-Take = tuple[bool, float, float]
-"""``(allowed, tokens left, seconds until one token)``."""
+
+class _Bucket:
+    """One caller's tokens and when they were counted (unboxed floats: a take allocates
+    nothing)."""
+
+    def __init__(self, tokens: float, ts: float) -> None:
+        self.tokens = tokens
+        self.ts = ts
 
 
 class BucketTable:
@@ -23,38 +29,46 @@ class BucketTable:
         self.capacity = capacity
         self.rate = rate
         self.max_keys = max_keys
-        self._buckets: dict[str, list[float]] = {}
+        self._buckets: dict[str, _Bucket] = {}
+        self.left = 0.0
+        """Tokens the last :meth:`take` left in its bucket."""
+        self.wait = 0.0
+        """Seconds until the bucket of the last refused :meth:`take` has a token (0 after an
+        admitted one)."""
 
-    def take(self, key: str, now: float) -> Take:
-        """Take one token of ``key``'s bucket at monotonic time ``now``."""
+    def take(self, key: str, now: float) -> bool:
+        """Take one token of ``key``'s bucket at monotonic time ``now``: whether there was
+        one; :attr:`left` and :attr:`wait` tell the rest (read them before the next take)."""
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_keys:
                 self._sweep(now)
-            bucket = self._buckets[key] = [self.capacity, now]
-        tokens = bucket[0] + (now - bucket[1]) * self.rate
+            bucket = self._buckets[key] = _Bucket(self.capacity, now)
+        tokens = bucket.tokens + (now - bucket.ts) * self.rate
         if tokens > self.capacity:
             tokens = self.capacity
-        bucket[1] = now
+        bucket.ts = now
         if tokens >= 1.0:
-            bucket[0] = tokens - 1.0
-            return True, tokens - 1.0, 0.0
-        bucket[0] = tokens
-        return False, tokens, (1.0 - tokens) / self.rate
+            bucket.tokens = self.left = tokens - 1.0
+            self.wait = 0.0
+            return True
+        bucket.tokens = self.left = tokens
+        self.wait = (1.0 - tokens) / self.rate
+        return False
 
     def tokens(self, key: str, now: float) -> float:
         """Tokens ``key`` has at ``now`` (a full bucket when unknown)."""
         bucket = self._buckets.get(key)
         if bucket is None:
             return self.capacity
-        return min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
+        return min(self.capacity, bucket.tokens + (now - bucket.ts) * self.rate)
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def _sweep(self, now: float) -> None:
         rate, capacity = self.rate, self.capacity
-        full = [k for k, (t, ts) in self._buckets.items() if t + (now - ts) * rate >= capacity]
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.ts) * rate >= capacity]
         for key in full:
             del self._buckets[key]
         excess = len(self._buckets) - self.max_keys // 2

@@ -7,7 +7,9 @@ behind trusted proxies (``X-Forwarded-For``) and recorded it under :data:`CLIENT
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
+from edgeway.edge.memo import Memo
 from edgeway.edge.policies.base import Request
 
 __all__ = ["CLIENT_IP", "KeyGetter", "client_address", "key_getter"]
@@ -24,9 +26,18 @@ def client_address(request: Request) -> str:
     return resolved if isinstance(resolved, str) else request.client_ip
 
 
+_CONSUMER_KEYS: Final[Memo[str, str]] = Memo(10_000)
+"""Consumer keys by consumer name: the same string each time (no new one per request, and
+its hash is computed once for the limits' tables)."""
+
+
 def _consumer(request: Request) -> str:
     consumer = request.consumer
-    return "c:" + consumer.name if consumer is not None else "ip:" + client_address(request)
+    if consumer is None:
+        return "ip:" + client_address(request)
+    name = consumer.name
+    found = _CONSUMER_KEYS.get(name)
+    return found if found is not None else _CONSUMER_KEYS.put(name, "c:" + name)
 
 
 def _ip(request: Request) -> str:

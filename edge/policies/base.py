@@ -174,6 +174,18 @@ class Request(Protocol):
         """The credential the caller authenticated with (``None`` for token issuers)."""
 
     @property
+    def verified(self) -> bool:
+        """Whether an authentication policy verified a credential of this request (a caller
+        that is an anonymous fallback is not verified)."""
+
+    @property
+    def connection_memo(self) -> MutableMapping[object, Any]:
+        """Scratch space that lives as long as the client's connection: the requests of one
+        keep-alive connection share it, no other connection sees it. A policy keeps what it
+        may reuse for the next request there, under its handler as the key (key-auth: the
+        last key verified, so a keep-alive client is not hashed again)."""
+
+    @property
     def context(self) -> MutableMapping[str, Any]:
         """Per-request scratch space shared by the policies of one exchange (``jwt.claims``,
         ``cache.key``, ...); keys are prefixed with the policy's name."""
@@ -188,11 +200,15 @@ class Exchange(Request, Protocol):
     """
 
     def authenticate(
-        self, consumer: CompiledConsumer | None, credential: CompiledCredential | None = None
+        self,
+        consumer: CompiledConsumer | None,
+        credential: CompiledCredential | None = None,
+        verified: bool = True,
     ) -> None:
         """Mark the request authenticated as ``consumer`` (``None``: a valid token that names no
-        configured consumer). The proxy logs the consumer and, after the authentication phase,
-        also runs the consumer's own policies."""
+        configured consumer); ``verified``: ``False`` for an anonymous fallback. The proxy logs
+        the consumer and, after the authentication phase, also runs the consumer's own
+        policies."""
 
     def set_header(self, name: str, value: str) -> None:
         """Set upstream request header ``name`` (lower case), replacing every value."""

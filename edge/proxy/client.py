@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import Final, cast
+from typing import Any, Final, cast
 
 import structlog
 from httptools import (
@@ -67,6 +67,8 @@ class ClientConnection(asyncio.Protocol):
         self.peer = Peer("")
         self.url = b""
         self.raw: list[tuple[bytes, bytes]] = []
+        self.memo: dict[object, Any] = {}
+        """The policies' memo of this connection (``Request.connection_memo``)."""
         self.in_head = False
         self.head_started = 0.0
         self.head_bytes = 0

@@ -156,26 +156,25 @@ class PluginStep(PolicyHandler):
 
     def ask(self, view: PolicyView) -> Outcome | Awaitable[Outcome]:
         """The verdict: at once from the verdict cache, else by calling the plugin."""
-        key, hit = self.lookup(view)
+        key = self.cache_key(view)
+        hit = self.client.cached(key) if key is not None else None
         if hit is not None:
             return self.settle(view, hit)  # no message, no await
         return self.call(view, key)
 
-    def lookup(self, view: PolicyView) -> tuple[Hashable | None, RequestOutcome | None]:
-        """``view``'s verdict-cache key (``None``: verdicts are not cached) and cached verdict."""
+    def cache_key(self, view: PolicyView) -> Hashable | None:
+        """``view``'s verdict-cache key (``None``: verdicts are not cached)."""
         keys = self.client.keys
         if keys is None:
-            return None, None
+            return None
         if keys.plain:  # headers only: the usual key, an authorizer's token
-            key = keys.of_headers(self.instance.key, view.header)
-            return key, self.client.cached(key)
+            return keys.of_headers(self.instance.key, view)
         consumer = view.consumer
         # a key without query parameters makes no closure per request
         query = partial(_query_params, view) if keys.query else _no_query
-        key = keys.of_parts(self.instance.key, view.header, query,
-                            consumer.name if consumer is not None else "", view.route_id,
-                            view.client_ip)  # fmt: skip
-        return key, self.client.cached(key)
+        return keys.of_parts(self.instance.key, view.header, query,
+                             consumer.name if consumer is not None else "", view.route_id,
+                             view.client_ip)  # fmt: skip
 
     def enter(self, view: PolicyView) -> None:
         """Before any call: drop forged context headers, arrange the ``OnLog`` entry."""
@@ -401,7 +400,8 @@ class PluginGroup(PolicyHandler):
         outcomes: list[RequestOutcome | None] = []
         misses: list[tuple[int, Awaitable[RequestOutcome]]] = []
         for index, m in enumerate(calling):
-            key, hit = m.lookup(view)
+            key = m.cache_key(view)
+            hit = m.client.cached(key) if key is not None else None
             outcomes.append(hit)
             if hit is None:
                 misses.append((index, m.client.on_request(m.instance, m.message(view), trace,

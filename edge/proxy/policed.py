@@ -46,7 +46,7 @@ class PolicedExchange(Exchange):
         chain = plan.chain
         assert chain is not None
         head = self.head
-        view = self.view = PolicyView(head, plan.id)
+        view = self.view = PolicyView(head, plan.id, self.conn.memo)
         view.trace = self.trace
         if plan.preflight_only and head.method == "OPTIONS" and not _preflight(view):
             self.fail(RouteNotFound(f"no route matches OPTIONS {head.host or '(no host)'}"

@@ -113,6 +113,7 @@ class PolicyView:
 
     consumer: CompiledConsumer | None = None
     credential: CompiledCredential | None = None
+    verified = False
     body: bytes | None = None
     """The whole request body once buffered (``b""`` without one)."""
     body_changed = False
@@ -147,9 +148,12 @@ class PolicyView:
     _query: dict[str, tuple[str, ...]] | None = None
     _query_text: str | None = None
 
-    def __init__(self, head: RequestHead, route_id: str) -> None:
+    def __init__(self, head: RequestHead, route_id: str,
+                 connection_memo: dict[object, Any]) -> None:  # fmt: skip
         self.head = head
         self.route_id = route_id
+        self.connection_memo = connection_memo
+        """The client connection's own (:attr:`~.base.Request.connection_memo`)."""
 
     # -- Request ----------------------------------------------------------------------------
 
@@ -247,9 +251,12 @@ class PolicyView:
     # -- Exchange ---------------------------------------------------------------------------
 
     def authenticate(
-        self, consumer: CompiledConsumer | None, credential: CompiledCredential | None = None
+        self,
+        consumer: CompiledConsumer | None,
+        credential: CompiledCredential | None = None,
+        verified: bool = True,
     ) -> None:
-        self.consumer, self.credential = consumer, credential
+        self.consumer, self.credential, self.verified = consumer, credential, verified
         self.head.consumer = consumer  # consistent hashing on the consumer reads the head
 
     def _own_changes(self) -> dict[str, str | None]:

@@ -42,6 +42,9 @@ class TestExchange:
     credential: CompiledCredential | None = None
     context: MutableMapping[str, Any] = field(default_factory=dict)
     authenticated: bool = False
+    verified: bool = False
+    connection_memo: MutableMapping[object, Any] = field(default_factory=dict)
+    """Per exchange here: a test shares one between exchanges to model one connection."""
     response_headers: list[tuple[str, str]] = field(default_factory=list)
     replaced: set[str] = field(default_factory=set)
     query_changes: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
@@ -82,9 +85,13 @@ class TestExchange:
     # -- Exchange -------------------------------------------------------------------------
 
     def authenticate(
-        self, consumer: CompiledConsumer | None, credential: CompiledCredential | None = None
+        self,
+        consumer: CompiledConsumer | None,
+        credential: CompiledCredential | None = None,
+        verified: bool = True,
     ) -> None:
         self.consumer, self.credential, self.authenticated = consumer, credential, True
+        self.verified = verified
 
     def set_header(self, name: str, value: str) -> None:
         self.remove_header(name)

@@ -2,23 +2,32 @@
 
 Keys are compared by their SHA-256 hash: the presented key is hashed (under half a microsecond)
 and its digest looked up among the credentials' (``CredentialIndex.by_key_digest``), so no
-comparison ever runs on a secret itself, and the config holds hashes only. With ``anonymous``
-(see :mod:`edgeway.edge.policies._auth`) a missing or unknown key makes the caller that consumer
+comparison ever runs on a secret itself, and the config holds hashes only. A keep-alive
+connection's last verified key is kept in its :attr:`~.base.Request.connection_memo` (where
+only that connection's requests look): the next request presenting the same key, compared with
+it in constant time, is that consumer again without hashing. With ``anonymous`` (see
+:mod:`edgeway.edge.policies._auth`) a missing or unknown key makes the caller that consumer
 instead of a 401.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
-from edgeway.edge.policies._auth import Anonymous, identify, unauthorized
+from edgeway.edge.policies._auth import Anonymous, identify, identity_changes, unauthorized
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
 
 if TYPE_CHECKING:
-    from edgeway.edge.compile.model import CompiledConfig, CredentialMatch
+    from edgeway.edge.compile.model import (
+        CompiledConfig,
+        CompiledConsumer,
+        CompiledCredential,
+        CredentialMatch,
+    )
     from edgeway.edge.policies.services import Services
 
 __all__ = ["KeyAuthHandler", "key_digest"]
@@ -92,14 +101,44 @@ class KeyAuthHandler(PolicyHandler):
                     break
         refusal = self.missing
         if key:
-            match = self.digests.get(key_digest(key))
-            if match is not None:
-                identify(exchange, match.consumer, match.credential, hidden)
+            known = self.verify(exchange, key, hidden)
+            if known is not None:
+                identify(exchange, known.consumer, known.credential, known.changes)
                 return None
             refusal = self.invalid
         if hidden is not None:  # hidden even when refused: the anonymous fallback goes on
             exchange.remove_header(hidden)
         return refusal
+
+    def verify(self, exchange: Exchange, key: str, hidden: str | None) -> _Verified | None:
+        """``key``'s caller: the connection's last one when ``key`` is the same, else found by
+        its digest (and kept for the connection's next request)."""
+        memo = exchange.connection_memo
+        last = memo.get(self)
+        if (isinstance(last, _Verified) and last.hidden == hidden and key.isascii()
+                and hmac.compare_digest(last.key, key)):  # fmt: skip
+            return last
+        match = self.digests.get(key_digest(key))
+        if match is None:
+            return None
+        found = _Verified(key, hidden, match.consumer, match.credential,
+                          identity_changes(match.consumer, match.credential, hidden))
+        if key.isascii():  # compare_digest takes ASCII text only
+            memo[self] = found
+        return found
+
+
+class _Verified:
+    """A verified key with its caller and upstream header changes."""
+
+    def __init__(self, key: str, hidden: str | None, consumer: CompiledConsumer | None,
+                 credential: CompiledCredential | None, changes: Mapping[str, str | None]
+                 ) -> None:  # fmt: skip
+        self.key = key
+        self.hidden = hidden
+        self.consumer = consumer
+        self.credential = credential
+        self.changes = changes
 
 
 def key_digest(key: str) -> bytes:

@@ -26,6 +26,7 @@ import math
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgeway.edge.memo import Memo
 from edgeway.edge.policies._buckets import BUCKET_SCRIPT, BucketTable, LocalBuckets
 from edgeway.edge.policies._keys import key_getter
 from edgeway.edge.policies._redis import RedisUnavailable, ScriptRunner
@@ -95,6 +96,8 @@ class RateLimitHandler(PolicyHandler):
         self.per_route = config["scope"] == "route"
         self.digest = config_digest(config)
         self.prefix = REDIS_PREFIX + self.digest + ":"
+        self.keys: Memo[str, str] = Memo(10_000)
+        """Bucket keys by caller key (scope ``global``)."""
         self.cluster = config["mode"] == "cluster"
         self.fail_open = config["failure_mode"] == "open"
         self.timeout = config["redis_timeout_ms"] / 1000
@@ -132,7 +135,9 @@ class RateLimitHandler(PolicyHandler):
     def bucket_key(self, exchange: Exchange) -> str:
         if self.per_route:
             return self.prefix + exchange.route_id + "|" + self.key(exchange)
-        return self.prefix + self.key(exchange)
+        caller = self.key(exchange)
+        found = self.keys.get(caller)
+        return found if found is not None else self.keys.put(caller, self.prefix + caller)
 
     def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
         key = self.bucket_key(exchange)
@@ -159,8 +164,9 @@ class RateLimitHandler(PolicyHandler):
         fails closed in cluster mode."""
         if self.runner is not None and not self.fail_open:
             return self.unavailable
-        allowed, tokens, wait = self.table.take(key, self.clock())
-        return self._decide(exchange, allowed, tokens, wait)
+        table = self.table
+        allowed = table.take(key, self.clock())
+        return self._decide(exchange, allowed, table.left, table.wait)
 
     def _take_leased(self, key: str) -> Lease | None:
         """``key``'s lease with one token taken from it, while it has tokens and time left."""

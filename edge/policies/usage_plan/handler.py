@@ -57,9 +57,11 @@ class LocalUsage:
             return QUOTA_EXCEEDED, 0.0, 0.0, used
         tokens = 0.0
         if self.buckets is not None:
-            allowed, tokens, wait = self.buckets.take(subject_key, now)
+            buckets = self.buckets
+            allowed = buckets.take(subject_key, now)
+            tokens = buckets.left
             if not allowed:
-                return THROTTLED, tokens, wait, used
+                return THROTTLED, tokens, buckets.wait, used
         if quota is not None:
             if len(self.counts) > 100_000:
                 self.counts.clear()

@@ -12,7 +12,7 @@ from edgeway.edge.proxy.view import PolicyView, render_lines
 
 def _view(*headers: tuple[bytes, bytes]) -> PolicyView:
     raw = [(b"Host", b"example.com"), *headers]
-    return PolicyView(RequestHead(Peer("127.0.0.1"), b"GET", b"/a", raw, False, True), "r")
+    return PolicyView(RequestHead(Peer("127.0.0.1"), b"GET", b"/a", raw, False, True), "r", {})
 
 
 def _forwarded(view: PolicyView) -> bytes:
