@@ -133,3 +133,67 @@ async def test_identity_headers_are_worked_out_once_per_consumer_and_never_chang
     assert other["x-consumer-name"] == "globex"
     with pytest.raises(TypeError):
         first["x-consumer-name"] = "forged"
+
+
+async def test_a_connection_remembers_its_last_key_and_checks_every_request_against_it() -> None:
+    """Requests of one connection share its memo: the same key again names the same consumer
+    without a digest lookup; another key, a wrong one or a key in another header is judged
+    afresh; a memo never vouches for a key it did not verify."""
+    policy = handler()
+    chain = chain_of(policy)
+    memo: dict[object, Any] = {}
+
+    def on_connection(headers: dict[str, str]) -> TestExchange:
+        return TestExchange.of(headers, connection_memo=memo)
+
+    first = on_connection({"apikey": "acme-secret-key"})
+    assert (await serve(chain, first)).status == 200
+    assert memo[policy].key == "acme-secret-key"
+    policy.digests = {}  # from now on only the memo can admit a key
+    again = on_connection({"apikey": "acme-secret-key"})
+    assert (await serve(chain, again)).status == 200
+    assert again.consumer is first.consumer
+    assert again.headers["x-consumer-name"] == "acme"
+    assert again.headers.get("apikey") is None
+    for headers in ({"apikey": "acme-secret-kez"}, {"apikey": "acme-secret-key-and-more"},
+                    {"apikey": "globex-key"}):  # fmt: skip
+        refused = await serve(chain, on_connection(headers))
+        assert json.loads(refused.body or b"")["code"] == "invalid_credentials", headers
+    assert memo[policy].key == "acme-secret-key"  # a refusal does not replace it
+
+
+async def test_a_key_found_in_another_header_is_not_taken_from_the_memo() -> None:
+    policy = handler({"key_names": ["apikey", "x-key"]})
+    memo: dict[object, Any] = {}
+    first = TestExchange.of({"apikey": "acme-secret-key"}, connection_memo=memo)
+    assert (await serve(chain_of(policy), first)).status == 200
+    other = TestExchange.of({"x-key": "acme-secret-key"}, connection_memo=memo)
+    assert (await serve(chain_of(policy), other)).status == 200
+    assert other.headers.get("x-key") is None  # hidden: its own header, not the memo's
+    assert memo[policy].hidden == "x-key"
+
+
+async def test_a_new_config_version_does_not_use_the_old_versions_memo() -> None:
+    """The memo is keyed by the handler, and every config version has its own: a key revoked
+    by a new version is refused on a connection that used it before."""
+    memo: dict[object, Any] = {}
+    before = handler()
+    exchange = TestExchange.of({"apikey": "acme-secret-key"}, connection_memo=memo)
+    assert (await serve(chain_of(before), exchange)).status == 200
+    after = build("key-auth", None, compiled_config=gateway(consumers=CONSUMERS[1:]))
+    refused = await serve(chain_of(after),
+                          TestExchange.of({"apikey": "acme-secret-key"}, connection_memo=memo))
+    assert refused.status == 401
+
+
+async def test_a_key_that_is_not_ascii_is_verified_every_time() -> None:
+    key = "clé-secrète"
+    consumers = [{"name": "accent", "credentials": [{"type": "key-auth", "key": key}]}]
+    policy = build("key-auth", None, compiled_config=gateway(consumers=consumers))
+    memo: dict[object, Any] = {}
+    for _ in range(2):
+        exchange = TestExchange.of({"apikey": key}, connection_memo=memo)
+        assert (await serve(chain_of(policy), exchange)).status == 200
+        assert exchange.consumer is not None
+        assert exchange.consumer.name == "accent"
+    assert policy not in memo  # compare_digest takes ASCII text only
