@@ -182,8 +182,8 @@ class Request(Protocol):
     def connection_memo(self) -> MutableMapping[object, Any]:
         """Scratch space that lives as long as the client's connection: the requests of one
         keep-alive connection share it, no other connection sees it. A policy keeps what it
-        may reuse for the next request there, under its handler as the key (key-auth: the
-        last key verified, so a keep-alive client is not hashed again)."""
+        may reuse for the next request there under a key of its own, a bounded amount (key-auth:
+        the last key verified, so a keep-alive client is not hashed again)."""
 
     @property
     def context(self) -> MutableMapping[str, Any]:

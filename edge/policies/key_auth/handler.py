@@ -114,26 +114,33 @@ class KeyAuthHandler(PolicyHandler):
         """``key``'s caller: the connection's last one when ``key`` is the same, else found by
         its digest (and kept for the connection's next request)."""
         memo = exchange.connection_memo
-        last = memo.get(self)
-        if (isinstance(last, _Verified) and last.hidden == hidden and key.isascii()
-                and hmac.compare_digest(last.key, key)):  # fmt: skip
+        last = memo.get(_SLOT)
+        if (isinstance(last, _Verified) and last.policy is self and last.hidden == hidden
+                and key.isascii() and hmac.compare_digest(last.key, key)):  # fmt: skip
             return last
         match = self.digests.get(key_digest(key))
         if match is None:
             return None
-        found = _Verified(key, hidden, match.consumer, match.credential,
+        found = _Verified(self, key, hidden, match.consumer, match.credential,
                           identity_changes(match.consumer, match.credential, hidden))
         if key.isascii():  # compare_digest takes ASCII text only
-            memo[self] = found
+            memo[_SLOT] = found
         return found
 
 
-class _Verified:
-    """A verified key with its caller and upstream header changes."""
+_SLOT: Final = "key-auth"
+"""key-auth's one entry in a connection's memo: the last key any key-auth policy verified
+there, with that policy (an entry per policy would keep every config version a long-lived
+connection saw alive; one is replaced by the next version's)."""
 
-    def __init__(self, key: str, hidden: str | None, consumer: CompiledConsumer | None,
-                 credential: CompiledCredential | None, changes: Mapping[str, str | None]
-                 ) -> None:  # fmt: skip
+
+class _Verified:
+    """A key ``policy`` verified, with its caller and upstream header changes."""
+
+    def __init__(self, policy: KeyAuthHandler, key: str, hidden: str | None,
+                 consumer: CompiledConsumer | None, credential: CompiledCredential | None,
+                 changes: Mapping[str, str | None]) -> None:  # fmt: skip
+        self.policy = policy
         self.key = key
         self.hidden = hidden
         self.consumer = consumer

@@ -148,7 +148,7 @@ async def test_a_connection_remembers_its_last_key_and_checks_every_request_agai
 
     first = on_connection({"apikey": "acme-secret-key"})
     assert (await serve(chain, first)).status == 200
-    assert memo[policy].key == "acme-secret-key"
+    assert memo["key-auth"].key == "acme-secret-key"
     policy.digests = {}  # from now on only the memo can admit a key
     again = on_connection({"apikey": "acme-secret-key"})
     assert (await serve(chain, again)).status == 200
@@ -159,7 +159,7 @@ async def test_a_connection_remembers_its_last_key_and_checks_every_request_agai
                     {"apikey": "globex-key"}):  # fmt: skip
         refused = await serve(chain, on_connection(headers))
         assert json.loads(refused.body or b"")["code"] == "invalid_credentials", headers
-    assert memo[policy].key == "acme-secret-key"  # a refusal does not replace it
+    assert memo["key-auth"].key == "acme-secret-key"  # a refusal does not replace it
 
 
 async def test_a_key_found_in_another_header_is_not_taken_from_the_memo() -> None:
@@ -170,12 +170,13 @@ async def test_a_key_found_in_another_header_is_not_taken_from_the_memo() -> Non
     other = TestExchange.of({"x-key": "acme-secret-key"}, connection_memo=memo)
     assert (await serve(chain_of(policy), other)).status == 200
     assert other.headers.get("x-key") is None  # hidden: its own header, not the memo's
-    assert memo[policy].hidden == "x-key"
+    assert memo["key-auth"].hidden == "x-key"
 
 
 async def test_a_new_config_version_does_not_use_the_old_versions_memo() -> None:
-    """The memo is keyed by the handler, and every config version has its own: a key revoked
-    by a new version is refused on a connection that used it before."""
+    """The memo's entry names the policy that verified the key, and every config version has
+    its own: a key revoked by a new version is refused on a connection that used it before,
+    and the entry no longer holds the old version."""
     memo: dict[object, Any] = {}
     before = handler()
     exchange = TestExchange.of({"apikey": "acme-secret-key"}, connection_memo=memo)
@@ -184,6 +185,10 @@ async def test_a_new_config_version_does_not_use_the_old_versions_memo() -> None
     refused = await serve(chain_of(after),
                           TestExchange.of({"apikey": "acme-secret-key"}, connection_memo=memo))
     assert refused.status == 401
+    assert (await serve(chain_of(after),
+                        TestExchange.of({"apikey": "globex-key"}, connection_memo=memo))
+            ).status == 200  # fmt: skip
+    assert memo["key-auth"].policy is after
 
 
 async def test_a_key_that_is_not_ascii_is_verified_every_time() -> None:
@@ -196,4 +201,4 @@ async def test_a_key_that_is_not_ascii_is_verified_every_time() -> None:
         assert (await serve(chain_of(policy), exchange)).status == 200
         assert exchange.consumer is not None
         assert exchange.consumer.name == "accent"
-    assert policy not in memo  # compare_digest takes ASCII text only
+    assert "key-auth" not in memo  # compare_digest takes ASCII text only
