@@ -148,9 +148,9 @@ class EndpointClient:
         """How verdicts are keyed (``None``: they are not cached)."""
         return self._keys if self.cache is not None else None
 
-    def cached(self, key: Hashable) -> RequestOutcome | None:
-        """The cached verdict under ``key`` (from :attr:`keys`), if any."""
-        hit = self.cache.get(key) if self.cache is not None else None
+    def cached(self, key: Hashable | None) -> RequestOutcome | None:
+        """The cached verdict under ``key`` (from :attr:`keys`; ``None``: not cached), if any."""
+        hit = self.cache.get(key) if self.cache is not None and key is not None else None
         if hit is not None:
             self.stats.cache_hits += 1
         return hit

@@ -119,12 +119,9 @@ def add_encoded_pair(parts: list[bytes], tag: bytes, key: bytes, data: bytes) ->
 
 def pair(tag: bytes, name: str, value: str) -> bytes:
     """:func:`add_pair`'s field on its own."""
-    key = name.encode()
-    data = value.encode()
-    key_size = len(key)
-    data_size = len(data)
-    size = varint(_pair_size(key_size, data_size))
-    return b"".join((tag, size, b"\x0a", varint(key_size), key, b"\x12", varint(data_size), data))
+    parts: list[bytes] = []
+    add_encoded_pair(parts, tag, name.encode(), value.encode())
+    return b"".join(parts)
 
 
 def plugin_call(kind: bytes, inner: list[bytes], size: int, timeout_ms: int,

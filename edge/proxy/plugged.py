@@ -157,7 +157,7 @@ class PluginStep(PolicyHandler):
     def ask(self, view: PolicyView) -> Outcome | Awaitable[Outcome]:
         """The verdict: at once from the verdict cache, else by calling the plugin."""
         key = self.cache_key(view)
-        hit = self.client.cached(key) if key is not None else None
+        hit = self.client.cached(key)
         if hit is not None:
             return self.settle(view, hit)  # no message, no await
         return self.call(view, key)
@@ -401,7 +401,7 @@ class PluginGroup(PolicyHandler):
         misses: list[tuple[int, Awaitable[RequestOutcome]]] = []
         for index, m in enumerate(calling):
             key = m.cache_key(view)
-            hit = m.client.cached(key) if key is not None else None
+            hit = m.client.cached(key)
             outcomes.append(hit)
             if hit is None:
                 misses.append((index, m.client.on_request(m.instance, m.message(view), trace,

@@ -22,12 +22,7 @@ from edgeway.edge.policies._auth import Anonymous, identify, identity_changes, u
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
 
 if TYPE_CHECKING:
-    from edgeway.edge.compile.model import (
-        CompiledConfig,
-        CompiledConsumer,
-        CompiledCredential,
-        CredentialMatch,
-    )
+    from edgeway.edge.compile.model import CompiledConfig, CredentialMatch
     from edgeway.edge.policies.services import Services
 
 __all__ = ["KeyAuthHandler", "key_digest"]
@@ -103,7 +98,7 @@ class KeyAuthHandler(PolicyHandler):
         if key:
             known = self.verify(exchange, key, hidden)
             if known is not None:
-                identify(exchange, known.consumer, known.credential, known.changes)
+                identify(exchange, known.match.consumer, known.match.credential, known.changes)
                 return None
             refusal = self.invalid
         if hidden is not None:  # hidden even when refused: the anonymous fallback goes on
@@ -121,7 +116,7 @@ class KeyAuthHandler(PolicyHandler):
         match = self.digests.get(key_digest(key))
         if match is None:
             return None
-        found = _Verified(self, key, hidden, match.consumer, match.credential,
+        found = _Verified(self, key, hidden, match,
                           identity_changes(match.consumer, match.credential, hidden))
         if key.isascii():  # compare_digest takes ASCII text only
             memo[_SLOT] = found
@@ -138,13 +133,11 @@ class _Verified:
     """A key ``policy`` verified, with its caller and upstream header changes."""
 
     def __init__(self, policy: KeyAuthHandler, key: str, hidden: str | None,
-                 consumer: CompiledConsumer | None, credential: CompiledCredential | None,
-                 changes: Mapping[str, str | None]) -> None:  # fmt: skip
+                 match: CredentialMatch, changes: Mapping[str, str | None]) -> None:  # fmt: skip
         self.policy = policy
         self.key = key
         self.hidden = hidden
-        self.consumer = consumer
-        self.credential = credential
+        self.match = match
         self.changes = changes
 
 
