@@ -45,7 +45,7 @@ __all__ = ["AccessLog"]
 
 log = structlog.get_logger(__name__)
 
-_escape: Any = encode_basestring
+_escape: Final[Any] = encode_basestring
 _DIGITS3: Final = tuple(f"{n:03d}" for n in range(1000))
 
 

@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import grpc
 import structlog
@@ -42,7 +43,7 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_BREAKER = CircuitBreakerSettings(rules.FAILURE_THRESHOLD.default, rules.OPEN_MS.default)
 """Used when an endpoint configures no ``circuit_breaker``."""
-_DESCRIBE_RETRY = 1.0  # seconds between Describe attempts while a plugin is unreachable
+_DESCRIBE_RETRY: Final = 1.0  # seconds between Describe attempts while a plugin is unreachable
 
 
 def address_of(host: str, port: int) -> str:

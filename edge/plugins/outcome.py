@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Final
 
 from google.protobuf import struct_pb2
 
@@ -34,8 +34,8 @@ __all__ = [
 ]
 
 FAILURE_CODE = "plugin_unavailable"
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
+_TOKEN: Final = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+_BAD_VALUE: Final = re.compile(r"[\r\n\x00]")
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive",
                       "upgrade", "te", "trailer", "proxy-connection", "x-request-id"})
@@ -152,7 +152,7 @@ class RequestOutcome:
                    changes=RequestChanges.of(mutations, context_prefix))  # fmt: skip
 
 
-PROCEED = RequestOutcome()
+PROCEED: Final = RequestOutcome()
 """Go on, nothing changed (a plugin without an ``on_request`` hook)."""
 
 

@@ -49,11 +49,11 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-CONSUMER_HEADER = "x-consumer-name"
+CONSUMER_HEADER: Final = "x-consumer-name"
 """Upstream request header naming the authenticated consumer (replaces a client's value)."""
-CREDENTIAL_HEADER = "x-credential-id"
+CREDENTIAL_HEADER: Final = "x-credential-id"
 """Upstream request header with the credential's ``id`` when it has one."""
-ANONYMOUS_HEADER = "x-anonymous-consumer"
+ANONYMOUS_HEADER: Final = "x-anonymous-consumer"
 """Upstream request header ``true`` when the consumer is an anonymous fallback (removed
 otherwise, whatever the client sent)."""
 

@@ -23,7 +23,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from functools import partial
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import structlog
 from mypy_extensions import mypyc_attr
@@ -64,7 +64,7 @@ def encode_command(*args: Arg) -> bytes:
     return b"".join(parts)
 
 
-_INCOMPLETE: Any = object()
+_INCOMPLETE: Final[Any] = object()
 
 
 def parse_reply(buffer: bytes | bytearray, start: int) -> tuple[Any, int]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from edgeway.edge.policies.base import (
     Exchange,
@@ -54,7 +54,7 @@ BodyLoader = Callable[[], Outcome | Awaitable[Outcome]]
 ResponseHook = Callable[[Exchange, Response], Awaitable[None] | None]
 PluginHook = Callable[["PolicyStep"], PolicyHandler | None]
 
-_AUTH_RANK = Phase.AUTHENTICATION.rank
+_AUTH_RANK: Final = Phase.AUTHENTICATION.rank
 
 
 def _no_plugins(step: PolicyStep) -> PolicyHandler | None:

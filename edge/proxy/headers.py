@@ -22,6 +22,7 @@ __all__ = [
     "RESPONSE_KINDS",
     "RESPONSE_SKIP",
     "SPECIAL",
+    "ResponseName",
     "connection_tokens",
     "forwarded_for",
     "request_head",
@@ -35,9 +36,19 @@ HOP_BY_HOP: Final = frozenset({
 })  # fmt: skip
 
 # Request headers the edge reads or replaces; the rest are forwarded as they came.
-(HOST, CONNECTION, LENGTH, CHUNKED, EXPECT, REQUEST_ID, TRACEPARENT, XFF, FORWARDED, UPGRADE,
- DROP) = range(11)
-SPECIAL: dict[bytes, int] = {
+# (Final module constants: compiled code reads them as C values, not from the module's dict.)
+HOST: Final = 0
+CONNECTION: Final = 1
+LENGTH: Final = 2
+CHUNKED: Final = 3
+EXPECT: Final = 4
+REQUEST_ID: Final = 5
+TRACEPARENT: Final = 6
+XFF: Final = 7
+FORWARDED: Final = 8
+UPGRADE: Final = 9
+DROP: Final = 10
+SPECIAL: Final[dict[bytes, int]] = {
     b"host": HOST,
     b"connection": CONNECTION,
     b"content-length": LENGTH,
@@ -62,9 +73,9 @@ RESPONSE_LENGTH: Final = 1
 RESPONSE_CHUNKED: Final = 2
 RESPONSE_DROP: Final = 3
 _CACHE_LIMIT: Final = 2048
-REQUEST_KINDS: dict[bytes, int] = {}
+REQUEST_KINDS: Final[dict[bytes, int]] = {}
 """Request header names as clients spell them, with their kind (see :func:`request_kind`)."""
-RESPONSE_KINDS: dict[bytes, int] = {}
+RESPONSE_KINDS: Final[dict[bytes, ResponseName]] = {}
 """Response header names as upstreams spell them, with their kind (:func:`response_kind`)."""
 
 
@@ -80,11 +91,21 @@ def request_kind(name: bytes) -> int:
     return kind
 
 
-def response_kind(name: bytes) -> int:
+class ResponseName:
+    """A response header name as an upstream spelled it: its ``kind`` (:func:`response_kind`)
+    and the name in lower case (to compare with the names policies set, without another
+    lookup by the name's bytes)."""
+
+    def __init__(self, kind: int, lower: str) -> None:
+        self.kind = kind
+        self.lower = lower
+
+
+def response_kind(name: bytes) -> ResponseName:
     """What the edge does with a response header called ``name``: ``FORWARD`` it, note the
     ``RESPONSE_LENGTH`` or ``RESPONSE_CHUNKED`` framing, or ``RESPONSE_DROP`` it."""
-    kind = RESPONSE_KINDS.get(name)
-    if kind is None:
+    found = RESPONSE_KINDS.get(name)
+    if found is None:
         lower = name.lower()
         if lower == b"content-length":
             kind = RESPONSE_LENGTH
@@ -92,9 +113,10 @@ def response_kind(name: bytes) -> int:
             kind = RESPONSE_CHUNKED
         else:
             kind = RESPONSE_DROP if lower in RESPONSE_SKIP else FORWARD
+        found = ResponseName(kind, lower.decode("latin-1"))
         if len(RESPONSE_KINDS) < _CACHE_LIMIT:
-            RESPONSE_KINDS[name] = kind
-    return kind
+            RESPONSE_KINDS[name] = found
+    return found
 
 
 def connection_tokens(value: bytes) -> frozenset[bytes]:

@@ -40,7 +40,7 @@ CLOSE: Final = b"connection: close\r\n"
 KEEP_ALIVE: Final = b"connection: keep-alive\r\n"
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
-_STATUS_LINES: dict[int, bytes] = {
+_STATUS_LINES: Final[dict[int, bytes]] = {
     status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode() for status in HTTPStatus
 }
 _NO_BODY: Final = frozenset({204, 304})
@@ -59,19 +59,26 @@ def status_line(status: int, reason: bytes = b"") -> bytes:
     return b"HTTP/1.1 %d %s\r\n" % (status, reason or b"Unknown")
 
 
-_date_second = -1
-_date = b""
+class _DateLine:
+    """The last ``date`` line and its second (an object: module globals that change are read
+    from the module's dict by compiled code)."""
+
+    second = -1
+    line = b""
+
+
+_DATE: Final = _DateLine()
 
 
 def date_line() -> bytes:
     """``date: <IMF-fixdate>\\r\\n``, formatted at most once per second."""
-    global _date_second, _date
     now = time.time()
     second = int(now)
-    if second != _date_second:
-        _date_second = second
-        _date = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-    return _date
+    cached = _DATE
+    if second != cached.second:
+        cached.second = second
+        cached.line = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+    return cached.line
 
 
 def header_line(name: str, value: str) -> bytes:

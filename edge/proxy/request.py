@@ -34,7 +34,7 @@ _METHODS: Final = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 }
 _getrandbits: Final = random.getrandbits
-_NAMES: dict[bytes, str] = {}
+_NAMES: Final[dict[bytes, str]] = {}
 """Header names as clients and upstreams spell them, lower case (the common ones cost one
 lookup): one memo for request and response heads."""
 _NAMES_LIMIT: Final = 2048
@@ -239,8 +239,9 @@ class RequestHead:
         if built is not None:
             return built.get(name)
         found: str | None = None
+        size = len(name)
         for key, value in self.raw:
-            if lower_name(key) == name:
+            if len(key) == size and lower_name(key) == name:  # Latin-1: a byte per character
                 text = value.decode("latin-1")
                 found = text if found is None else found + "," + text
         return found

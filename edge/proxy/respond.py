@@ -122,6 +122,9 @@ class ResponseHooks(AttemptExchange):
     held_keep_alive = False
     close_ends = False
     """The held body has no framing: the upstream's close ends it."""
+    clash = False
+    """The upstream sent a header that a policy set (it gives way to the policy's, see
+    :meth:`merge`)."""
 
     # -- implemented by forward.ProxyExchange -------------------------------------------------
 
@@ -169,12 +172,8 @@ class ResponseHooks(AttemptExchange):
         """Put the policies' response headers into ``lines`` (the upstream's head)."""
         view = self.view
         assert view is not None
-        replaced = view.replaced
-        if replaced:
-            for index in range(1, len(lines), 4):
-                if lower_name(lines[index]) in replaced:
-                    self._drop(lines, replaced)
-                    break
+        if self.clash:  # found while the upstream's headers were parsed
+            self._drop(lines, view.replaced)
         view.add_response_lines(lines)
 
     @staticmethod

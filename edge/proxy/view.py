@@ -139,8 +139,11 @@ class PolicyView:
     keep_head = False
     """Keep the head sent to the client in ``sent_head`` (a plugin logs its headers)."""
     sent_head: bytes | None = None
-    _set: dict[str, bytes] | None = None
-    """Response headers set by policies, rendered, by name (they replace the answer's own)."""
+    _set_names: dict[str, int] | None = None
+    """Names of the response headers set by policies (they replace the answer's own), with the
+    index of each one's line in ``_set_lines``..."""
+    _set_lines: list[bytes] | None = None
+    """... the rendered lines (a list: joined into the head with one ``extend``)."""
     _added: list[tuple[str, bytes]] | None = None
     """Response headers added by policies: name and rendered line."""
     _context: dict[str, Any] | None = None
@@ -346,11 +349,16 @@ class PolicyView:
         self.set_response_line(name, header_line(name, value))
 
     def set_response_line(self, name: str, line: bytes) -> None:
-        found = self._set
-        if found is None:
-            self._set = {name: line}
+        names, lines = self._set_names, self._set_lines
+        if names is None or lines is None:
+            self._set_names, self._set_lines = {name: 0}, [line]
         else:
-            found[name] = line
+            index = names.get(name)
+            if index is None:
+                names[name] = len(lines)
+                lines.append(line)
+            else:
+                lines[index] = line
         added = self._added
         if added is not None and any(pair[0] == name for pair in added):
             added[:] = [pair for pair in added if pair[0] != name]
@@ -371,12 +379,12 @@ class PolicyView:
     @property
     def answering(self) -> bool:
         """Whether policies gave the client's answer headers (:meth:`response_lines`)."""
-        return self._set is not None or self._added is not None
+        return self._set_names is not None or self._added is not None
 
     @property
     def replaced(self) -> Collection[str]:
         """Names of the response headers policies set (they replace the answer's own)."""
-        return self._set or ()
+        return self._set_names or ()
 
     def response_lines(self) -> bytes:
         """The policies' response headers as ``name: value\\r\\n`` lines."""
@@ -386,9 +394,9 @@ class PolicyView:
 
     def add_response_lines(self, lines: list[bytes]) -> None:
         """Append the policies' response header lines to ``lines`` (a head being built)."""
-        found, added = self._set, self._added
-        if found:
-            lines.extend(found.values())
+        found, added = self._set_lines, self._added
+        if found is not None:
+            lines += found
         if added is not None:
             lines.extend([line for _, line in added])
 

@@ -92,13 +92,13 @@ def _accepts_int(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-_ACCEPTS: dict[str, Callable[[str], bool]] = {
+_ACCEPTS: Final[dict[str, Callable[[str], bool]]] = {
     "str": bool,  # any non-empty segment
     "int": _accepts_int,
     "uuid": PathSegment(param="_", kind="uuid").accepts,
 }
 """Per parameter kind, the same decision as ``PathSegment.accepts`` with less dispatch."""
-_NO_ENTRIES: tuple[Entry, ...] = ()
+_NO_ENTRIES: Final[tuple[Entry, ...]] = ()
 
 
 class Node:

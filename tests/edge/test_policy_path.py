@@ -189,3 +189,22 @@ async def test_hashing_on_the_consumer_sees_the_authenticated_consumer(
             port = answer.json()["port"]
             assert first.setdefault(n, port) == port, (round_, n)
     assert len(set(first.values())) == len(upstreams)  # 24 consumers reach all 3 processes
+
+
+async def test_a_response_header_a_policy_sets_replaces_the_upstreams_in_any_spelling(
+    edge: RunningEdge, upstream: int
+) -> None:
+    """rate-limit sets ``ratelimit-*``: the upstream's own of those names give way (however
+    the upstream spells them); its other headers, and a response without a clash, are kept."""
+    limit = {"name": "rate-limit", "config": {"rate": 100, "period": "minute", "key": "ip"}}
+    edge.swap(route_to(upstream, limit))
+    clash = await fetch(edge.port, "GET", "/__with-headers?RATELIMIT-Limit=7&RateLimit-Reset=77"
+                                          "&X-Kept=yes")  # fmt: skip
+    assert clash.status == 200
+    assert clash.all("ratelimit-limit") == ["100"]
+    assert clash.all("ratelimit-reset") == ["1"]  # the policy's value, once: the bucket is full
+    assert len(clash.all("ratelimit-remaining")) == 1
+    assert clash.header("x-kept") == "yes"
+    plain = await fetch(edge.port, "GET", "/__with-headers?X-Kept=yes")
+    assert plain.all("ratelimit-limit") == ["100"]
+    assert plain.header("x-kept") == "yes"

@@ -146,6 +146,11 @@ async def delay(request: web.Request) -> web.Response:
     return await echo(request)
 
 
+async def with_headers(request: web.Request) -> web.Response:
+    """200 with each query parameter as a response header, spelled as given."""
+    return web.Response(text="ok", headers=[(name, value) for name, value in request.query.items()])
+
+
 async def status(request: web.Request) -> web.Response:
     return await echo(request, int(request.match_info["code"]))
 
@@ -250,6 +255,7 @@ def make_app() -> web.Application:
     app.router.add_route("*", "/__upload", upload)
     app.router.add_route("*", "/__delay", delay)
     app.router.add_route("*", "/__status/{code}", status)
+    app.router.add_route("*", "/__with-headers", with_headers)
     app.router.add_route("*", "/__close-mid", close_mid)
     app.router.add_route("*", "/__reset", reset)
     app.router.add_route("*", "/__garbage", garbage)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KeyAuthHandler", "key_digest"]
 
-_CHALLENGE = 'Key realm="edgeway"'
+_CHALLENGE: Final = 'Key realm="edgeway"'
 
 
 def _builtin_sha256() -> Callable[[bytes], Any]:

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 from collections.abc import Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from edgeway.edge.memo import Memo
 from edgeway.edge.policies._buckets import BUCKET_SCRIPT, BucketTable, LocalBuckets
@@ -43,12 +43,14 @@ if TYPE_CHECKING:
 __all__ = ["RateLimitHandler", "config_digest"]
 
 REDIS_PREFIX = "edgeway:rl:"
-LEASE_DIVISOR = 1000
+LEASE_DIVISOR: Final = 1000
 """A lease is ``burst / LEASE_DIVISOR`` tokens (limits with bursts under twice this: none)."""
-LEASE_S = 0.25
+LEASE_S: Final = 0.25
 """How long a lease's tokens may be used before what is left goes back to Redis."""
-MAX_LEASES = 100_000
+MAX_LEASES: Final = 100_000
 """Callers with a lease at once, per limit (expired ones are dropped beyond this)."""
+MAX_KEYS: Final = 10_000
+"""Bucket keys remembered per limit (and route), by caller (emptied when full)."""
 
 
 class Lease:
@@ -96,8 +98,10 @@ class RateLimitHandler(PolicyHandler):
         self.per_route = config["scope"] == "route"
         self.digest = config_digest(config)
         self.prefix = REDIS_PREFIX + self.digest + ":"
-        self.keys: Memo[str, str] = Memo(10_000)
-        """Bucket keys by caller key (scope ``global``)."""
+        self.keys = _BucketKeys(self.prefix)
+        """Bucket keys by caller key (scope ``shared``)."""
+        self.route_keys: dict[str, _BucketKeys] = {}
+        """The same by route (scope ``route``): the routes of the config version."""
         self.cluster = config["mode"] == "cluster"
         self.fail_open = config["failure_mode"] == "open"
         self.timeout = config["redis_timeout_ms"] / 1000
@@ -133,11 +137,16 @@ class RateLimitHandler(PolicyHandler):
                 self.runner = services.shared(key, lambda: _runner(services, redis))
 
     def bucket_key(self, exchange: Exchange) -> str:
+        """The caller's bucket key: the same string object request after request (no new
+        string to build and hash for the table's lookup)."""
+        keys = self.keys
         if self.per_route:
-            return self.prefix + exchange.route_id + "|" + self.key(exchange)
-        caller = self.key(exchange)
-        found = self.keys.get(caller)
-        return found if found is not None else self.keys.put(caller, self.prefix + caller)
+            route = exchange.route_id
+            found = self.route_keys.get(route)
+            if found is None:
+                found = self.route_keys[route] = _BucketKeys(self.prefix + route + "|")
+            keys = found
+        return keys.of(self.key(exchange))
 
     def on_request(self, exchange: Exchange) -> Outcome | Awaitable[Outcome]:
         key = self.bucket_key(exchange)
@@ -240,6 +249,18 @@ class RateLimitHandler(PolicyHandler):
             return None
         exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))
         return self.rejected
+
+
+class _BucketKeys:
+    """Bucket keys (``prefix`` + caller key) by caller key, at most ``MAX_KEYS`` remembered."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.memo: Memo[str, str] = Memo(MAX_KEYS)
+
+    def of(self, caller: str) -> str:
+        found = self.memo.get(caller)
+        return found if found is not None else self.memo.put(caller, self.prefix + caller)
 
 
 def _runner(services: Services, redis: Redis) -> ScriptRunner:
