@@ -56,6 +56,8 @@ def _millis(value: float) -> str:
 _Batch = str | Future[None] | None
 
 
+_CONSUMERS: Final[Memo[str, str]] = Memo(4096)
+"""The ``consumer`` field by consumer name (escaped once, not for each of its requests)."""
 _CONTEXTS: Final[Memo[tuple[tuple[str, str], ...], str]] = Memo(1024)
 """Rendered ``context`` fields by their pairs: a plugin's cached verdict sets the same values
 request after request."""
@@ -145,7 +147,10 @@ class AccessLog:
         upstream = "null" if upstream_ms is None else _millis(upstream_ms)
         failure = ',"error":' + _escape(error) if error else ""
         if consumer:
-            failure = ',"consumer":' + _escape(consumer) + failure
+            field = _CONSUMERS.get(consumer)
+            if field is None:
+                field = _CONSUMERS.put(consumer, ',"consumer":' + _escape(consumer))
+            failure = field + failure
         if plugin_failures or context:
             failure = _plugins(plugin_failures, context) + failure
         # plain {} fields only: compiled, this is a concatenation (a format spec would make it

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from types import MappingProxyType
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 __all__ = ["Memo", "SharedMemo"]
+
+_PROXY: Final = MappingProxyType  # compiled: a C static, not a module dict lookup
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -78,7 +80,7 @@ class SharedMemo(Generic[V]):
                    ) -> V:  # fmt: skip
         """``make(mapping)``, remembered for ``mapping`` when it is immutable (a
         ``MappingProxyType``: handed around unchanged); made afresh for any other mapping."""
-        if type(mapping) is not MappingProxyType:
+        if type(mapping) is not _PROXY:
             return make(mapping)
         found = self.get(mapping)
         return found if found is not None else self.put(mapping, make(mapping))

@@ -13,8 +13,9 @@ out), so plugins run in the same chain at their place, like a built-in. Adjacent
 one phase may :meth:`~.base.PolicyHandler.join` into one that does both at once.
 
 Request bodies: a chain that needs the body says from which hook on (``body_from``); the proxy
-passes ``load_body`` to :func:`run_request`, called once just before that hook. It returns like
-a hook: ``None`` once :attr:`~.base.Request.body` is there, an answer (a 413), or an awaitable
+passes a :class:`BodySource` to :func:`run_request`, whose ``load_body()`` is called once just
+before that hook (a consumer's policies may need the body where the route's do not). It returns
+like a hook: ``None`` once :attr:`~.base.Request.body` is there, an answer (a 413), or an awaitable
 of either while the body is still arriving. So a request refused before that point (a 401) is
 refused without its body being read.
 """
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from edgeway.edge.policies.base import (
     Exchange,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from edgeway.edge.policies.services import Services
 
 __all__ = [
+    "BodySource",
     "PluginHook",
     "PolicyChain",
     "RequestHook",
@@ -50,11 +52,18 @@ __all__ = [
 ]
 
 RequestHook = Callable[[Exchange], Outcome | Awaitable[Outcome]]
-BodyLoader = Callable[[], Outcome | Awaitable[Outcome]]
 ResponseHook = Callable[[Exchange, Response], Awaitable[None] | None]
 PluginHook = Callable[["PolicyStep"], PolicyHandler | None]
 
 _AUTH_RANK: Final = Phase.AUTHENTICATION.rank
+
+
+class BodySource(Protocol):
+    """What makes the request body available to the hooks (the proxy's exchange)."""
+
+    def load_body(self) -> Outcome | Awaitable[Outcome]:
+        """``None`` once :attr:`~.base.Request.body` is set, an answer (a 413), or an awaitable
+        of either while the body is still arriving."""
 
 
 def _no_plugins(step: PolicyStep) -> PolicyHandler | None:
@@ -155,15 +164,16 @@ def _handlers(ordered: list[tuple[int, PolicyStep]], plugin_hook: PluginHook
 
 
 def run_request(
-    chain: PolicyChain, exchange: Exchange, load_body: BodyLoader | None = None
+    chain: PolicyChain, exchange: Exchange, body: BodySource | None = None
 ) -> Outcome | Awaitable[Outcome]:
     """Run the request hooks: ``None`` (forward), a response, or an awaitable of either.
-    ``load_body`` (see the module docstring) runs before the first hook that reads the body."""
-    return _run_from(chain, exchange, 0, load_body)
+    ``body.load_body()`` (see the module docstring) runs before the first hook that reads the
+    body."""
+    return _run_from(chain, exchange, 0, body)
 
 
 def _run_from(
-    chain: PolicyChain, exchange: Exchange, index: int, load_body: BodyLoader | None
+    chain: PolicyChain, exchange: Exchange, index: int, body: BodySource | None
 ) -> Outcome | Awaitable[Outcome]:
     """The hooks from ``index`` on, called directly until one returns an awaitable."""
     hooks = chain.request
@@ -173,9 +183,9 @@ def _run_from(
             hooks = chain.request
         if index >= len(hooks):
             return None
-        if load_body is not None and index >= chain.body_from:
-            result = load_body()
-            load_body = None
+        if body is not None and index >= chain.body_from:
+            result = body.load_body()
+            body = None
         else:
             result = hooks[index](exchange)
             index += 1
@@ -183,7 +193,7 @@ def _run_from(
             continue
         if isinstance(result, LocalResponse):
             return result
-        return _continue(chain, exchange, index, result, load_body)
+        return _continue(chain, exchange, index, result, body)
 
 
 async def _continue(
@@ -191,13 +201,13 @@ async def _continue(
     exchange: Exchange,
     index: int,
     pending: Awaitable[Outcome],
-    load_body: BodyLoader | None,
+    body: BodySource | None,
 ) -> Outcome:
     """Await ``pending``, then go on with the hooks after it (:func:`_run_from`)."""
     result = await pending
     if result is not None:
         return result
-    rest = _run_from(chain, exchange, index, load_body)
+    rest = _run_from(chain, exchange, index, body)
     if rest is None or isinstance(rest, LocalResponse):
         return rest
     return await rest

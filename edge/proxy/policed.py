@@ -53,7 +53,7 @@ class PolicedExchange(Exchange):
                                     f"{head.path}"))  # fmt: skip
             return
         try:
-            result = run_request(chain, view, self.load_body)
+            result = run_request(chain, view, self)  # it is the chain's BodySource
         except Exception as exc:
             self.policy_failed(exc)
             return

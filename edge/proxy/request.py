@@ -38,6 +38,8 @@ _NAMES: Final[dict[bytes, str]] = {}
 """Header names as clients and upstreams spell them, lower case (the common ones cost one
 lookup): one memo for request and response heads."""
 _NAMES_LIMIT: Final = 2048
+_NO_PARAMS: Final[Mapping[str, str]] = MappingProxyType({})
+"""(A class attribute's default that is not a literal is evaluated for every instance.)"""
 
 
 def lower_name(name: bytes) -> str:
@@ -88,7 +90,7 @@ class RequestHead:
     leave alone default at class level (no per-request write)."""
 
     error: EdgeError | None = None
-    params: Mapping[str, str] = MappingProxyType({})
+    params: Mapping[str, str] = _NO_PARAMS
     """The route's path parameters, once routed."""
     _headers: dict[str, str] | None = None
     header_changes: Mapping[str, str | None] | None = None

@@ -122,3 +122,21 @@ async def test_context_fields_stay_exact_and_their_memo_stays_bounded() -> None:
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [line["context"] for line in lines] == contexts
     assert 0 < len(accesslog._CONTEXTS) <= accesslog._CONTEXTS.limit
+
+
+async def test_consumer_fields_stay_exact_and_their_memo_stays_bounded() -> None:
+    """The ``consumer`` field is rendered once per consumer: each line still names its own,
+    escaped, next to an error when there is one, and the memo never outgrows its limit."""
+    from edgeway.edge import accesslog
+
+    stream = io.StringIO()
+    log = AccessLog(stream, flush_interval=60)
+    names = [f'c-{index}"\n' for index in range(accesslog._CONSUMERS.limit + 5)] + ['c-0"\n']
+    for name in names:
+        log.log("id", "1.2.3.4", "GET", "/", "r", 200, 10, 1.0, 0.5, 1, "t", consumer=name)
+    log.log("id", "1.2.3.4", "GET", "/", "r", 502, 10, 1.0, 0.5, 1, "t", "bad", consumer="acme")
+    await log.close()
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [line["consumer"] for line in lines] == [*names, "acme"]
+    assert lines[-1]["error"] == "bad"
+    assert 0 < len(accesslog._CONSUMERS) <= accesslog._CONSUMERS.limit

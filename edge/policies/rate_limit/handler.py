@@ -107,6 +107,9 @@ class RateLimitHandler(PolicyHandler):
         self.timeout = config["redis_timeout_ms"] / 1000
         self.headers = bool(config["headers"])
         self.limit_line = b"ratelimit-limit: %d\r\n" % int(self.capacity)
+        self.reset = 0
+        self.reset_line = b"ratelimit-reset: 0\r\n"
+        """The last ``RateLimit-Reset`` value and its line."""
         self.rejected = error_response(429, "rate_limited", config["message"])
         self.unavailable = error_response(
             503, "rate_limit_unavailable", "the rate limit store is unavailable"
@@ -242,9 +245,10 @@ class RateLimitHandler(PolicyHandler):
             exchange.set_response_line("ratelimit-limit", self.limit_line)
             exchange.set_response_line("ratelimit-remaining",
                                        b"ratelimit-remaining: %d\r\n" % int(tokens))
-            exchange.set_response_line(
-                "ratelimit-reset",
-                b"ratelimit-reset: %d\r\n" % math.ceil((self.capacity - tokens) / self.rate))
+            reset = math.ceil((self.capacity - tokens) / self.rate)
+            if reset != self.reset:  # mostly the same value as the request before: made once
+                self.reset, self.reset_line = reset, b"ratelimit-reset: %d\r\n" % reset
+            exchange.set_response_line("ratelimit-reset", self.reset_line)
         if allowed:
             return None
         exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))
