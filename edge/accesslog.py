@@ -61,15 +61,13 @@ _CONSUMERS: Final[Memo[str, str]] = Memo(4096)
 _CONTEXTS: Final[Memo[tuple[tuple[str, str], ...], str]] = Memo(1024)
 """Rendered ``context`` fields by their pairs: a plugin's cached verdict sets the same values
 request after request."""
-_SHARED: Final[SharedMemo[str]] = SharedMemo(1024)
-"""The same by the immutable mapping they come from (a cached verdict's, taken as it is)."""
 
 
 def _plugins(failures: Sequence[str] | None, context: Mapping[str, str] | None) -> str:
     text = ',"plugin_failures":[' + ",".join([_escape(f) for f in failures]) + "]" \
         if failures else ""
     if context:
-        text += _SHARED.of_mapping(context, _context_field)
+        text += _SHARED.of_mapping(context)
     return text
 
 
@@ -80,6 +78,10 @@ def _context_field(context: Mapping[str, str]) -> str:
         pairs = ",".join([_escape(key) + ":" + _escape(value) for key, value in items])
         rendered = _CONTEXTS.put(items, ',"context":{' + pairs + "}")  # see log()
     return rendered
+
+
+_SHARED: Final[SharedMemo[str]] = SharedMemo(1024, _context_field)
+"""The same by the immutable mapping they come from (a cached verdict's, taken as it is)."""
 
 
 class AccessLog:

@@ -52,8 +52,10 @@ class SharedMemo(Generic[V]):
     The object is kept with its value (so its ``id`` is not reused while remembered); it must
     not change after it was first used as a key."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, make: Callable[[Mapping[Any, Any]], V]) -> None:
         self.limit = limit
+        self.make = make
+        """What :meth:`of_mapping` makes of a mapping."""
         self._entries: dict[int, tuple[object, V]] = {}
 
     def __len__(self) -> int:
@@ -76,11 +78,10 @@ class SharedMemo(Generic[V]):
         entries[id(of)] = (of, value)
         return value
 
-    def of_mapping(self, mapping: Mapping[Any, Any], make: Callable[[Mapping[Any, Any]], V]
-                   ) -> V:  # fmt: skip
+    def of_mapping(self, mapping: Mapping[Any, Any]) -> V:
         """``make(mapping)``, remembered for ``mapping`` when it is immutable (a
         ``MappingProxyType``: handed around unchanged); made afresh for any other mapping."""
         if type(mapping) is not _PROXY:
-            return make(mapping)
+            return self.make(mapping)
         found = self.get(mapping)
-        return found if found is not None else self.put(mapping, make(mapping))
+        return found if found is not None else self.put(mapping, self.make(mapping))

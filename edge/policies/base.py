@@ -238,6 +238,10 @@ class Exchange(Request, Protocol):
         ``name: value\\r\\n`` in Latin-1, its value free of CR, LF and NUL (the caller's
         guarantee: for lines built once, or from numbers)."""
 
+    def set_response_lines(self, names: tuple[str, ...], lines: bytes) -> None:
+        """Several :meth:`set_response_line` at once: ``lines`` holds one line for each of
+        ``names`` (lower case), in that order, with the same guarantees."""
+
     def add_response_header(self, name: str, value: str) -> None:
         """Add a header value to the response the client gets (keeps existing ones)."""
 

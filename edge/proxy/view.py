@@ -79,8 +79,6 @@ def render_lines(pairs: Iterable[tuple[str, str]]) -> bytes:
 _RENDERED: Final[Memo[tuple[tuple[str, str], ...], bytes]] = Memo(1024)
 """Upstream header lines added by policies, by their pairs: the same consumer's or cached
 verdict's headers come back request after request."""
-_SHARED: Final[SharedMemo[bytes]] = SharedMemo(1024)
-"""The same, by the immutable change mapping they come from (a cached verdict's)."""
 
 
 def _rendered(pairs: tuple[tuple[str, str], ...]) -> bytes:
@@ -94,6 +92,11 @@ def _added_lines(changes: Mapping[str, str | None]) -> bytes:
     added = tuple([(name, value) for name, value in changes.items()
                    if value is not None and name not in _EDGE_OWNED])  # fmt: skip
     return _rendered(added) if added else b""
+
+
+_SHARED: Final[SharedMemo[bytes]] = SharedMemo(1024, _added_lines)
+""":func:`_added_lines` by the immutable change mapping they come from (a cached verdict's,
+a consumer's identity)."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,10 @@ class PolicyView:
     sent_head: bytes | None = None
     _set_names: dict[str, int] | None = None
     """Names of the response headers set by policies (they replace the answer's own), with the
-    index of each one's line in ``_set_lines``..."""
+    index of the entry in ``_set_lines`` that holds each one's line..."""
     _set_lines: list[bytes] | None = None
-    """... the rendered lines (a list: joined into the head with one ``extend``)."""
+    """... the rendered lines, an entry per call (:meth:`set_response_lines` sets several in
+    one entry), joined into the head with one ``extend``."""
     _added: list[tuple[str, bytes]] | None = None
     """Response headers added by policies: name and rendered line."""
     _context: dict[str, Any] | None = None
@@ -353,12 +357,39 @@ class PolicyView:
         if names is None or lines is None:
             self._set_names, self._set_lines = {name: 0}, [line]
         else:
-            index = names.get(name)
-            if index is None:
-                names[name] = len(lines)
-                lines.append(line)
-            else:
-                lines[index] = line
+            self._unset(names, lines, name)
+            names[name] = len(lines)
+            lines.append(line)
+        if self._added is not None:
+            self._unadd(name)
+
+    def set_response_lines(self, names: tuple[str, ...], lines: bytes) -> None:
+        found, kept = self._set_names, self._set_lines
+        if found is None or kept is None:
+            # compiled, the comprehension is a native loop; dict.fromkeys() a generic call
+            self._set_names = {name: 0 for name in names}  # noqa: C420
+            self._set_lines = [lines]
+        else:
+            index = len(kept)
+            for name in names:
+                self._unset(found, kept, name)
+                found[name] = index
+            kept.append(lines)
+        if self._added is not None:
+            for name in names:
+                self._unadd(name)
+
+    @staticmethod
+    def _unset(names: dict[str, int], lines: list[bytes], name: str) -> None:
+        """Take ``name``'s line out of its entry (set again: the new one goes to the end)."""
+        index = names.pop(name, None)
+        if index is not None:
+            prefix = name.encode("latin-1") + b":"
+            lines[index] = b"".join([line + b"\r\n" for line in lines[index].split(b"\r\n")
+                                     if line and not line.lower().startswith(prefix)])  # fmt: skip
+
+    def _unadd(self, name: str) -> None:
+        """Drop the headers called ``name`` that policies added (a set one replaces them)."""
         added = self._added
         if added is not None and any(pair[0] == name for pair in added):
             added[:] = [pair for pair in added if pair[0] != name]
@@ -415,7 +446,7 @@ class PolicyView:
                             kept += pieces[at : at + 4]
                     pieces = kept
                     break
-            lines = _SHARED.of_mapping(changes, _added_lines)
+            lines = _SHARED.of_mapping(changes)
             if lines:
                 pieces.append(lines)  # the head's own list, or the filtered copy
             head.forwarded = pieces

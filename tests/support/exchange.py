@@ -125,6 +125,13 @@ class TestExchange:
         assert not set(value) & set("\r\n\0"), line
         self.set_response_header(name, value)
 
+    def set_response_lines(self, names: tuple[str, ...], lines: bytes) -> None:
+        each = lines.split(b"\r\n")
+        assert len(each) == len(names) + 1, lines
+        assert each[-1] == b"", lines
+        for name, line in zip(names, each, strict=False):
+            self.set_response_line(name, line + b"\r\n")
+
     def add_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))
 

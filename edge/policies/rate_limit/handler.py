@@ -51,6 +51,8 @@ MAX_LEASES: Final = 100_000
 """Callers with a lease at once, per limit (expired ones are dropped beyond this)."""
 MAX_KEYS: Final = 10_000
 """Bucket keys remembered per limit (and route), by caller (emptied when full)."""
+_HEADERS: Final = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+"""The response headers every decision sets (``headers: true``), in their lines' order."""
 
 
 class Lease:
@@ -242,13 +244,11 @@ class RateLimitHandler(PolicyHandler):
 
     def _decide(self, exchange: Exchange, allowed: bool, tokens: float, wait: float) -> Outcome:
         if self.headers:
-            exchange.set_response_line("ratelimit-limit", self.limit_line)
-            exchange.set_response_line("ratelimit-remaining",
-                                       b"ratelimit-remaining: %d\r\n" % int(tokens))
             reset = math.ceil((self.capacity - tokens) / self.rate)
             if reset != self.reset:  # mostly the same value as the request before: made once
                 self.reset, self.reset_line = reset, b"ratelimit-reset: %d\r\n" % reset
-            exchange.set_response_line("ratelimit-reset", self.reset_line)
+            exchange.set_response_lines(_HEADERS, b"%sratelimit-remaining: %d\r\n%s" % (
+                self.limit_line, int(tokens), self.reset_line))  # fmt: skip
         if allowed:
             return None
         exchange.set_response_header("retry-after", str(max(1, math.ceil(wait))))

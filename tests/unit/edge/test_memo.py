@@ -23,8 +23,12 @@ def test_memo_remembers_by_equal_key_and_empties_when_full() -> None:
     assert memo.get(("d",)) == "D"
 
 
+def repr_bytes(mapping: Mapping[Any, Any]) -> bytes:
+    return repr(dict(mapping)).encode()
+
+
 def test_shared_memo_answers_only_for_the_same_object() -> None:
-    memo: SharedMemo[bytes] = SharedMemo(2)
+    memo: SharedMemo[bytes] = SharedMemo(2, repr_bytes)
     first = MappingProxyType({"x": "1"})
     memo.put(first, b"x: 1\r\n")
     assert memo.get(first) == b"x: 1\r\n"
@@ -38,7 +42,7 @@ def test_shared_memo_answers_only_for_the_same_object() -> None:
 
 
 def test_shared_memo_keeps_its_objects_so_an_id_is_never_reused_under_it() -> None:
-    memo: SharedMemo[int] = SharedMemo(100)
+    memo: SharedMemo[int] = SharedMemo(100, len)
     for index in range(50):
         memo.put(MappingProxyType({"n": str(index)}), index)  # each dropped by the caller
     fresh = [MappingProxyType({"n": "x"}) for _ in range(50)]
@@ -46,7 +50,6 @@ def test_shared_memo_keeps_its_objects_so_an_id_is_never_reused_under_it() -> No
 
 
 def test_of_mapping_remembers_immutable_mappings_only() -> None:
-    memo: SharedMemo[str] = SharedMemo(10)
     made: list[str] = []
 
     def render(mapping: Mapping[Any, Any]) -> str:
@@ -54,8 +57,9 @@ def test_of_mapping_remembers_immutable_mappings_only() -> None:
         made.append(value)
         return "x=" + value
 
+    memo: SharedMemo[str] = SharedMemo(10, render)
     shared, plain = MappingProxyType({"x": "1"}), {"x": "2"}
-    assert [memo.of_mapping(shared, render) for _ in range(3)] == ["x=1"] * 3
-    assert [memo.of_mapping(plain, render) for _ in range(2)] == ["x=2"] * 2
+    assert [memo.of_mapping(shared) for _ in range(3)] == ["x=1"] * 3
+    assert [memo.of_mapping(plain) for _ in range(2)] == ["x=2"] * 2
     assert made == ["1", "2", "2"]  # a dict may change: made each time, never remembered
     assert len(memo) == 1

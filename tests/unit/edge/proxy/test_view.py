@@ -1,5 +1,5 @@
-"""PolicyView's batch and ready-made changes: ``change_headers``, ``set_response_line``, and the
-memo of rendered upstream header lines."""
+"""PolicyView's batch and ready-made changes: ``change_headers``, ``set_response_line(s)``, and
+the memo of rendered upstream header lines."""
 
 from __future__ import annotations
 
@@ -39,6 +39,38 @@ def test_a_response_line_replaces_a_set_or_added_header_of_its_name() -> None:
     assert view.response_lines() == (b"x-a: v  set-cookie: s=1\r\nratelimit-limit: 20\r\n"
                                      b"x-b: 2\r\n")  # fmt: skip
     assert set(view.replaced) == {"x-a", "ratelimit-limit"}
+
+
+LIMITS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+
+
+def _limits(remaining: int) -> bytes:
+    return b"ratelimit-limit: 9\r\nratelimit-remaining: %d\r\nratelimit-reset: 1\r\n" % remaining
+
+
+def test_lines_set_together_replace_added_ones_and_are_replaced_one_by_one() -> None:
+    view = _view()
+    view.add_response_header("RateLimit-Reset", "60")
+    view.add_response_header("x-b", "2")
+    view.set_response_lines(LIMITS, _limits(5))
+    assert view.response_lines() == _limits(5) + b"x-b: 2\r\n"
+    assert set(view.replaced) == set(LIMITS)
+    view.set_response_line("ratelimit-remaining", b"ratelimit-remaining: 0\r\n")
+    assert view.response_lines() == (b"ratelimit-limit: 9\r\nratelimit-reset: 1\r\n"
+                                     b"ratelimit-remaining: 0\r\nx-b: 2\r\n")  # fmt: skip
+    assert set(view.replaced) == set(LIMITS)
+
+
+def test_a_second_set_of_the_same_lines_replaces_the_first_whole() -> None:
+    """Two limits on a route: the later decision's headers are the ones sent."""
+    view = _view()
+    view.set_response_header("x-a", "1")
+    view.set_response_lines(LIMITS, _limits(5))
+    view.set_response_lines(LIMITS, _limits(3))
+    assert view.response_lines() == b"x-a: 1\r\n" + _limits(3)
+    view.set_response_lines(("x-a",), b"x-a: 2\r\n")
+    assert view.response_lines() == _limits(3) + b"x-a: 2\r\n"
+    assert set(view.replaced) == {"x-a", *LIMITS}
 
 
 def test_added_upstream_lines_are_rendered_once_and_the_memo_stays_bounded() -> None:
