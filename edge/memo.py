@@ -50,23 +50,30 @@ class Memo(Generic[K, V]):
 class SharedMemo(Generic[V]):
     """Values by the identity of the object they were made of, at most ``limit`` of them.
     The object is kept with its value (so its ``id`` is not reused while remembered); it must
-    not change after it was first used as a key."""
+    not change after it was first used as a key. The entry found or made last is checked
+    first: a run of requests with the same verdict or consumer costs no lookup by ``id``."""
 
     def __init__(self, limit: int, make: Callable[[Mapping[Any, Any]], V]) -> None:
         self.limit = limit
         self.make = make
         """What :meth:`of_mapping` makes of a mapping."""
         self._entries: dict[int, tuple[object, V]] = {}
+        self._last: tuple[object, V] | None = None
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
         self._entries.clear()
+        self._last = None
 
     def get(self, of: object) -> V | None:
+        last = self._last
+        if last is not None and last[0] is of:
+            return last[1]
         found = self._entries.get(id(of))
         if found is not None and found[0] is of:
+            self._last = found
             return found[1]
         return None
 
@@ -75,7 +82,7 @@ class SharedMemo(Generic[V]):
         entries = self._entries
         if len(entries) >= self.limit:
             entries.clear()
-        entries[id(of)] = (of, value)
+        entries[id(of)] = self._last = (of, value)
         return value
 
     def of_mapping(self, mapping: Mapping[Any, Any]) -> V:

@@ -63,3 +63,17 @@ def test_of_mapping_remembers_immutable_mappings_only() -> None:
     assert [memo.of_mapping(plain) for _ in range(2)] == ["x=2"] * 2
     assert made == ["1", "2", "2"]  # a dict may change: made each time, never remembered
     assert len(memo) == 1
+
+
+def test_the_last_entry_checked_first_never_answers_for_another_object() -> None:
+    memo: SharedMemo[bytes] = SharedMemo(2, repr_bytes)
+    first, second = MappingProxyType({"a": "1"}), MappingProxyType({"b": "2"})
+    memo.put(first, b"1")
+    memo.put(second, b"2")
+    assert [memo.get(first), memo.get(first), memo.get(second), memo.get(first)] == [
+        b"1", b"1", b"2", b"1"]  # fmt: skip
+    memo.put(MappingProxyType({"c": "3"}), b"3")  # full: emptied, the last is the new one
+    assert memo.get(first) is None
+    memo.clear()
+    assert memo.get(second) is None
+    assert memo.of_mapping(first) == repr_bytes(first)
