@@ -129,6 +129,10 @@ class LeanExchange:
         value = line[len(name) + 2 : -2]  # "name: value\r\n"
         self.response_headers.append((name, value.decode("latin-1")))
 
+    def set_response_lines(self, names: tuple[str, ...], lines: bytes) -> None:
+        for name, line in zip(names, lines.split(b"\r\n"), strict=False):
+            self.set_response_line(name, line + b"\r\n")
+
     def add_response_header(self, name: str, value: str) -> None:
         self.response_headers.append((name, value))
 

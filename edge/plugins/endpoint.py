@@ -151,10 +151,28 @@ class EndpointClient:
 
     def cached(self, key: Hashable | None) -> RequestOutcome | None:
         """The cached verdict under ``key`` (from :attr:`keys`; ``None``: not cached), if any."""
-        hit = self.cache.get(key) if self.cache is not None and key is not None else None
-        if hit is not None:
+        found = self.cached_entry(key)
+        return found[1] if found is not None else None
+
+    def cached_entry(self, key: Hashable | None) -> tuple[float, RequestOutcome] | None:
+        """:meth:`cached` with the entry's expiry (for :meth:`recalled`)."""
+        found = self.cache.entry(key) if self.cache is not None and key is not None else None
+        if found is not None:
             self.stats.cache_hits += 1
-        return hit
+        return found
+
+    @property
+    def generation(self) -> int:
+        """The verdict cache's generation (:meth:`VerdictCache.still`)."""
+        return self.cache.generation if self.cache is not None else -1
+
+    def recalled(self, until: float, generation: int) -> bool:
+        """Whether a verdict :meth:`cached_entry` gave, held by the caller, may be served
+        again (counted as a cache hit when so)."""
+        if self.cache is not None and self.cache.still(until, generation):
+            self.stats.cache_hits += 1
+            return True
+        return False
 
     async def on_request(self, instance: PluginInstance, request: plugin_pb2.HttpRequest,
                          trace: Mapping[str, str] | None = None,

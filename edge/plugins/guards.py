@@ -84,6 +84,9 @@ class KeyBuilder:
         self.client_address = spec.client_address
         self.plain = not (self.query or self.consumer or self.route or self.client_address)
         """The key is made of headers only (:meth:`of_headers`; an authorizer's token)."""
+        self.single = self.headers[0] if self.plain and len(self.headers) == 1 else None
+        """The header of a key made of one header only (the key: the instance's and its
+        value)."""
 
     def __call__(self, instance_key: bytes, request: plugin_pb2.HttpRequest) -> Hashable:
         """The key of a request message (repeated headers joined with ``,``, as the edge sends
@@ -151,19 +154,35 @@ class VerdictCache(Generic[V]):
         self._entries: dict[Hashable, tuple[float, V]] = {}
         self.hits = 0
         self.misses = 0
+        self.generation = 0
+        """How many times the cache was cleared (an entry held elsewhere is good only while
+        the generation it came from lasts, see :meth:`still`)."""
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: Hashable) -> V | None:
+        found = self.entry(key)
+        return found[1] if found is not None else None
+
+    def entry(self, key: Hashable) -> tuple[float, V] | None:
+        """``key``'s entry while it is fresh: until when, and the value."""
         found = self._entries.get(key)
         if found is not None:
             if found[0] > self._clock():
                 self.hits += 1
-                return found[1]
+                return found
             del self._entries[key]
         self.misses += 1
         return None
+
+    def still(self, until: float, generation: int) -> bool:
+        """Whether an entry :meth:`entry` gave (``until``, at ``generation``) may be served
+        again: fresh, and the cache not cleared since (counted as a hit when so)."""
+        if generation == self.generation and until > self._clock():
+            self.hits += 1
+            return True
+        return False
 
     def put(self, key: Hashable, value: V) -> None:
         now = self._clock()
@@ -177,3 +196,4 @@ class VerdictCache(Generic[V]):
 
     def clear(self) -> None:
         self._entries.clear()
+        self.generation += 1

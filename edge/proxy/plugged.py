@@ -34,6 +34,7 @@ every phase, without bodies, until the next version.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ _RESPONSE: Final = plugin_pb2.PHASE_RESPONSE
 _LOG: Final = plugin_pb2.PHASE_LOG
 _BODYLESS: Final = frozenset({204, 304})
 _UNDECLARED_BODY: Final = "it replaced the {} body without declaring access to it"
+_compare_digest: Final = hmac.compare_digest  # compiled: a C static, not a module attribute
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class PluginStep(PolicyHandler):
         super().__init__(step.config)
         self.instance = PluginInstance.of_step(step)
         self.name = self.instance.plugin
+        self.slot = "plugin-verdict:" + self.name
+        """This plugin's entry in a connection's memo (:meth:`ask_by_header`)."""
         self.client = client
         self.site = site
         self.concurrent = client.settings.concurrent
@@ -156,11 +160,35 @@ class PluginStep(PolicyHandler):
 
     def ask(self, view: PolicyView) -> Outcome | Awaitable[Outcome]:
         """The verdict: at once from the verdict cache, else by calling the plugin."""
+        keys = self.client.keys
+        if keys is not None and keys.single is not None:
+            return self.ask_by_header(view, keys.single)
         key = self.cache_key(view)
         hit = self.client.cached(key)
         if hit is not None:
             return self.settle(view, hit)  # no message, no await
         return self.call(view, key)
+
+    def ask_by_header(self, view: PolicyView, name: str) -> Outcome | Awaitable[Outcome]:
+        """:meth:`ask` for a verdict keyed by one header (an authorizer's token). The client
+        connection remembers its last verdict: the next request on it with the same value
+        (compared in constant time) gets that verdict while the cache would still serve it,
+        without the cache's lookup (its key's hashing and comparing)."""
+        value = view.header(name)
+        memo = view.connection_memo
+        last = memo.get(self.slot)
+        if (value is not None and isinstance(last, _Recalled) and last.step is self
+                and _same(last.value, value)
+                and self.client.recalled(last.until, last.generation)):  # fmt: skip
+            return self.settle(view, last.verdict)
+        key = (self.instance.key, value)  # KeyBuilder.of_headers's key of one header
+        generation = self.client.generation
+        found = self.client.cached_entry(key)
+        if found is None:
+            return self.call(view, key)
+        if value is not None and value.isascii():  # compare_digest takes ASCII text only
+            memo[self.slot] = _Recalled(self, value, found[0], generation, found[1])
+        return self.settle(view, found[1])
 
     def cache_key(self, view: PolicyView) -> Hashable | None:
         """``view``'s verdict-cache key (``None``: verdicts are not cached)."""
@@ -455,6 +483,27 @@ def _add_received_headers(parts: list[bytes], raw: list[tuple[bytes, bytes]]) ->
         add_encoded_pair(parts, b"\x2a", key,
                          value if value.isascii() else value.decode("latin-1").encode())
     return True
+
+
+class _Recalled:
+    """A connection's last verdict of a plugin ``step`` keyed by one header: its ``value``,
+    and the cache entry's expiry and generation."""
+
+    def __init__(self, step: PluginStep, value: str, until: float, generation: int,
+                 verdict: RequestOutcome) -> None:  # fmt: skip
+        self.step = step
+        self.value = value
+        self.until = until
+        self.generation = generation
+        self.verdict = verdict
+
+
+def _same(kept: str, value: str) -> bool:
+    """``value == kept`` in constant time (``kept`` is ASCII: a non-ASCII value differs)."""
+    try:
+        return _compare_digest(kept, value)
+    except TypeError:  # compare_digest takes ASCII text only
+        return False
 
 
 def _trace(view: PolicyView) -> Mapping[str, str]:

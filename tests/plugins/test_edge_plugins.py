@@ -8,6 +8,7 @@ settings)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from edgeway.sdk.testing import PluginProcess
+from tests.edge.client import Client, Response
 from tests.plugins.conftest import plugin_calls
 from tests.policies.edge_helpers import call, echoed, error_code, sent_header
 from tests.support.edge_process import StandaloneEdge
@@ -42,6 +44,7 @@ plugins:
   - {{name: echo, {at}, timeout_ms: 300}}
   - {{name: echo-open, {at}, timeout_ms: 200, failure_mode: open}}
   - {{name: cached, {at}, cache_ttl_ms: 60000}}
+  - {{name: cached-briefly, {at}, cache_ttl_ms: 400}}
   - {{name: down-closed, {down}, circuit_breaker: {{failure_threshold: 2, open_ms: 60000}}}}
   - {{name: down-open, {down}, failure_mode: open}}
   - {{name: echo-a, {at}, timeout_ms: 1000, concurrent: true}}
@@ -59,6 +62,7 @@ routes:
      policies: [{{name: echo}}, {{name: key-auth}}]}}
   - {{id: open, paths: ["/open"], upstream: echo, policies: [{{name: echo-open}}]}}
   - {{id: cached, paths: ["/cached"], upstream: echo, policies: [{{name: cached}}]}}
+  - {{id: briefly, paths: ["/briefly"], upstream: echo, policies: [{{name: cached-briefly}}]}}
   - {{id: down-closed, paths: ["/down-closed"], upstream: echo,
      policies: [{{name: down-closed}}]}}
   - {{id: down-open, paths: ["/down-open"], upstream: echo, policies: [{{name: down-open}}]}}
@@ -268,6 +272,40 @@ async def test_verdicts_are_cached_by_the_key_the_plugin_declared(
         response = await call(edge.port, "/cached", headers=[("authorization", token)])
         assert sent_header(response, "x-tag") == "echo"  # cached mutations still apply
     assert await plugin_calls(echo) - before == 2
+
+
+async def test_a_keep_alive_connection_reuses_its_last_verdict_only_for_the_same_value(
+    edge: StandaloneEdge, echo: PluginProcess
+) -> None:
+    """The connection's last verdict serves the same token again (allow and deny alike); any
+    other value goes through the cache, and the remembered verdict lasts no longer than the
+    cache would keep it."""
+    client = await Client.open(edge.port)
+    try:
+        async def send(path: str, token: str, *extra: tuple[str, str]) -> Response:
+            return await client.request("GET", path, headers=[("authorization", token), *extra])
+
+        before = await plugin_calls(echo)
+        for token in ("keep-1", "keep-1", "keep-10", "keep-1", "keep-1", "keep-1x"):
+            response = await send("/cached", token)
+            assert response.status == 200
+            assert sent_header(response, "x-tag") == "echo"
+        assert await plugin_calls(echo) - before == 3  # keep-1, keep-10, keep-1x
+        for _ in range(2):  # not ASCII: never remembered, compared with the last one safely
+            assert (await send("/cached", "keep-1\xe9")).status == 200
+        assert await plugin_calls(echo) - before == 4
+        for _ in range(3):
+            denied = await send("/cached", "keep-deny", ("x-answer", "401"))
+            assert denied.status == 401
+        assert await plugin_calls(echo) - before == 5
+        await send("/briefly", "brief-1")
+        await send("/briefly", "brief-1")
+        assert await plugin_calls(echo) - before == 6
+        await asyncio.sleep(0.5)  # past the TTL: called again, not served from the connection
+        assert (await send("/briefly", "brief-1")).status == 200
+        assert await plugin_calls(echo) - before == 7
+    finally:
+        client.writer.close()
 
 
 async def test_concurrent_plugins_are_called_at_the_same_time(edge: StandaloneEdge) -> None:
