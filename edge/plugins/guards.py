@@ -132,8 +132,12 @@ class KeyBuilder:
         (``request.header`` as ``of_parts``'s ``header``)."""
         names = self.headers
         if len(names) == 1:
-            return (instance_key, request.header(names[0]))
+            return self.of_value(instance_key, request.header(names[0]))
         return (instance_key, *[request.header(name) for name in names])
+
+    def of_value(self, instance_key: bytes, value: str | None) -> Hashable:
+        """The key of a :attr:`single` header spec whose header has ``value``."""
+        return (instance_key, value)
 
 
 class HeaderSource(Protocol):

@@ -18,6 +18,7 @@ fallback is :attr:`Exchange.verified`.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -44,6 +45,8 @@ __all__ = [
     "anonymous_names_a_consumer",
     "identify",
     "identity_changes",
+    "rememberable",
+    "same_secret",
     "unauthorized",
 ]
 
@@ -107,6 +110,24 @@ def identity_changes(
             built[hidden] = None
         changes = _IDENTITIES.put(key, MappingProxyType(built))
     return changes
+
+
+_compare_digest: Final = hmac.compare_digest  # compiled: a C static, not a module attribute
+
+
+def rememberable(secret: str) -> bool:
+    """Whether a credential may be kept (in a connection's memo) to be compared with
+    :func:`same_secret`: ASCII text only, what ``compare_digest`` takes."""
+    return secret.isascii()
+
+
+def same_secret(kept: str, presented: str) -> bool:
+    """``presented == kept`` in constant time, ``kept`` being :func:`rememberable` (a
+    presented text that is not ASCII differs)."""
+    try:
+        return _compare_digest(kept, presented)
+    except TypeError:  # compare_digest takes ASCII text only
+        return False
 
 
 _IDENTITIES: Final[Memo[tuple[str | None, str | None, str | None],

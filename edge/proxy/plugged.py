@@ -34,7 +34,6 @@ every phase, without bodies, until the next version.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from edgeway.edge.plugins import (
     RequestChanges,
     RequestOutcome,
 )
+from edgeway.edge.plugins.guards import KeyBuilder
 from edgeway.edge.plugins.wire import (
     add_encoded_pair,
     add_field,
@@ -56,6 +56,7 @@ from edgeway.edge.plugins.wire import (
     add_string,
     varint,
 )
+from edgeway.edge.policies._auth import rememberable, same_secret
 from edgeway.edge.policies.base import (
     Exchange,
     LocalResponse,
@@ -81,7 +82,6 @@ _RESPONSE: Final = plugin_pb2.PHASE_RESPONSE
 _LOG: Final = plugin_pb2.PHASE_LOG
 _BODYLESS: Final = frozenset({204, 304})
 _UNDECLARED_BODY: Final = "it replaced the {} body without declaring access to it"
-_compare_digest: Final = hmac.compare_digest  # compiled: a C static, not a module attribute
 
 
 @dataclass(frozen=True)
@@ -162,14 +162,15 @@ class PluginStep(PolicyHandler):
         """The verdict: at once from the verdict cache, else by calling the plugin."""
         keys = self.client.keys
         if keys is not None and keys.single is not None:
-            return self.ask_by_header(view, keys.single)
+            return self.ask_by_header(view, keys, keys.single)
         key = self.cache_key(view)
         hit = self.client.cached(key)
         if hit is not None:
             return self.settle(view, hit)  # no message, no await
         return self.call(view, key)
 
-    def ask_by_header(self, view: PolicyView, name: str) -> Outcome | Awaitable[Outcome]:
+    def ask_by_header(self, view: PolicyView, keys: KeyBuilder, name: str
+                      ) -> Outcome | Awaitable[Outcome]:  # fmt: skip
         """:meth:`ask` for a verdict keyed by one header (an authorizer's token). The client
         connection remembers its last verdict: the next request on it with the same value
         (compared in constant time) gets that verdict while the cache would still serve it,
@@ -178,15 +179,15 @@ class PluginStep(PolicyHandler):
         memo = view.connection_memo
         last = memo.get(self.slot)
         if (value is not None and isinstance(last, _Recalled) and last.step is self
-                and _same(last.value, value)
+                and same_secret(last.value, value)
                 and self.client.recalled(last.until, last.generation)):  # fmt: skip
             return self.settle(view, last.verdict)
-        key = (self.instance.key, value)  # KeyBuilder.of_headers's key of one header
+        key = keys.of_value(self.instance.key, value)
         generation = self.client.generation
         found = self.client.cached_entry(key)
         if found is None:
             return self.call(view, key)
-        if value is not None and value.isascii():  # compare_digest takes ASCII text only
+        if value is not None and rememberable(value):
             memo[self.slot] = _Recalled(self, value, found[0], generation, found[1])
         return self.settle(view, found[1])
 
@@ -496,14 +497,6 @@ class _Recalled:
         self.until = until
         self.generation = generation
         self.verdict = verdict
-
-
-def _same(kept: str, value: str) -> bool:
-    """``value == kept`` in constant time (``kept`` is ASCII: a non-ASCII value differs)."""
-    try:
-        return _compare_digest(kept, value)
-    except TypeError:  # compare_digest takes ASCII text only
-        return False
 
 
 def _trace(view: PolicyView) -> Mapping[str, str]:

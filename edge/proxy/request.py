@@ -39,7 +39,8 @@ _NAMES: Final[dict[bytes, str]] = {}
 lookup): one memo for request and response heads."""
 _NAMES_LIMIT: Final = 2048
 _NO_PARAMS: Final[Mapping[str, str]] = MappingProxyType({})
-"""(A class attribute's default that is not a literal is evaluated for every instance.)"""
+""":attr:`RequestHead.params` before routing, shared (a class attribute's default that is not a
+literal would be evaluated for every instance)."""
 
 
 def lower_name(name: bytes) -> str:

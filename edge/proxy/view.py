@@ -353,15 +353,7 @@ class PolicyView:
         self.set_response_line(name, header_line(name, value))
 
     def set_response_line(self, name: str, line: bytes) -> None:
-        names, lines = self._set_names, self._set_lines
-        if names is None or lines is None:
-            self._set_names, self._set_lines = {name: 0}, [line]
-        else:
-            self._unset(names, lines, name)
-            names[name] = len(lines)
-            lines.append(line)
-        if self._added is not None:
-            self._unadd(name)
+        self.set_response_lines((name,), line)
 
     def set_response_lines(self, names: tuple[str, ...], lines: bytes) -> None:
         found, kept = self._set_names, self._set_lines

@@ -13,12 +13,18 @@ instead of a 401.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import importlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
 
-from edgeway.edge.policies._auth import Anonymous, identify, identity_changes, unauthorized
+from edgeway.edge.policies._auth import (
+    Anonymous,
+    identify,
+    identity_changes,
+    rememberable,
+    same_secret,
+    unauthorized,
+)
 from edgeway.edge.policies.base import Exchange, Outcome, Phase, PolicyHandler
 
 if TYPE_CHECKING:
@@ -43,7 +49,6 @@ def _builtin_sha256() -> Callable[[bytes], Any]:
 
 
 _sha256: Final = _builtin_sha256()
-_compare_digest: Final = hmac.compare_digest  # compiled: a C static, not a module attribute
 
 
 class KeyAuthHandler(PolicyHandler):
@@ -112,14 +117,14 @@ class KeyAuthHandler(PolicyHandler):
         memo = exchange.connection_memo
         last = memo.get(_SLOT)
         if (isinstance(last, _Verified) and last.policy is self and last.hidden == hidden
-                and key.isascii() and _compare_digest(last.key, key)):  # fmt: skip
+                and same_secret(last.key, key)):  # fmt: skip
             return last
         match = self.digests.get(key_digest(key))
         if match is None:
             return None
         found = _Verified(self, key, hidden, match,
                           identity_changes(match.consumer, match.credential, hidden))
-        if key.isascii():  # compare_digest takes ASCII text only
+        if rememberable(key):
             memo[_SLOT] = found
         return found
 
